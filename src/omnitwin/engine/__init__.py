@@ -1,0 +1,1 @@
+"""The omnitwin engine: all behaviour, with no HTTP and no Jupyter."""
