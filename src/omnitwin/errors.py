@@ -17,7 +17,7 @@ the same classes::
     │   └── NoPath (404 no_path)
     ├── Conflict (409 conflict)
     │   ├── CIDROverlap (409 cidr_overlap)
-    │   ├── DuplicateSubnet (409 duplicate)
+    │   ├── Duplicate (409 duplicate)
     │   ├── InvalidTransition (409 invalid_transition)
     │   └── NoFreeSpace (409 no_free_space)
     ├── RateLimited (429 rate_limited)
@@ -34,7 +34,7 @@ __all__ = [
     "AuthenticationError",
     "CIDROverlap",
     "Conflict",
-    "DuplicateSubnet",
+    "Duplicate",
     "ImmutableField",
     "InvalidAddress",
     "InvalidCIDR",
@@ -167,8 +167,8 @@ class CIDROverlap(Conflict):
     code = "cidr_overlap"
 
 
-class DuplicateSubnet(Conflict):
-    """A subnet with the same CIDR already exists in the VRF."""
+class Duplicate(Conflict):
+    """An object with the same key (CIDR, address or hostname) already exists."""
 
     code = "duplicate"
 
