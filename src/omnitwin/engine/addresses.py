@@ -76,7 +76,7 @@ class AddressService:
         with self.store.transaction() as conn:
             existing = conn.execute(
                 "SELECT id FROM addresses WHERE workspace = ? AND vrf = ? "
-                "AND version = ? AND value = ?",
+                "AND version = ? AND value = CAST(? AS UHUGEINT)",
                 [ctx.workspace, vrf_name, iface.version, value],
             ).fetchone()
             if existing is not None:
@@ -137,7 +137,8 @@ class AddressService:
         for name in vrfs:
             row = self.store.fetchone(
                 "SELECT id FROM subnets WHERE workspace = ? AND vrf = ? "
-                "AND version = ? AND first <= ? AND last >= ? "
+                "AND version = ? AND first <= CAST(? AS UHUGEINT) "
+                "AND last >= CAST(? AS UHUGEINT) "
                 "ORDER BY prefix_length DESC LIMIT 1",
                 [workspace, name, iface.version, value, value],
             )
@@ -170,7 +171,8 @@ class AddressService:
         interval = cidr.Interval.of(network)
         rows = self.store.fetchall(
             "SELECT value FROM addresses WHERE workspace = ? AND vrf = ? "
-            "AND version = ? AND value BETWEEN ? AND ? ORDER BY value",
+            "AND version = ? AND value BETWEEN CAST(? AS UHUGEINT) "
+            "AND CAST(? AS UHUGEINT) ORDER BY value",
             [
                 ctx.workspace,
                 detail.subnet.vrf,

@@ -23,6 +23,9 @@ from omnitwin.models import AuditEvent, AuditVerification, Page
 __all__ = ["GENESIS_HASH", "AuditEntry", "AuditLog"]
 
 GENESIS_HASH = "0" * 64
+_EVENT_COLUMNS = (
+    'subject, seq, action, actor, "at", intent, changes, prev_hash, hash, position'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +179,8 @@ class AuditLog:
         )
         total = int(total_row[0]) if total_row else 0
         rows = self.store.fetchall(
-            "SELECT subject, seq, action, actor, \"at\", intent, changes, prev_hash, hash, "
-            f"position FROM audit_events WHERE {clause} ORDER BY position "
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE {clause} "
+            "ORDER BY position "
             "LIMIT ? OFFSET ?",
             [*params, per_page, (page - 1) * per_page],
         )
@@ -187,8 +190,8 @@ class AuditLog:
     def verify(self, workspace: str) -> AuditVerification:
         """Recompute the chain of a workspace and report the first broken link."""
         rows = self.store.fetchall(
-            "SELECT subject, seq, action, actor, \"at\", intent, changes, prev_hash, hash, "
-            "position FROM audit_events WHERE workspace = ? ORDER BY position",
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE workspace = ? "
+            "ORDER BY position",
             [workspace],
         )
         expected_prev = GENESIS_HASH

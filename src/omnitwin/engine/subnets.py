@@ -260,7 +260,8 @@ class SubnetService:
             low, high = low + 1, high - 1
         counted = self.store.fetchone(
             "SELECT count(DISTINCT value) FROM addresses WHERE workspace = ? "
-            "AND subnet_id = ? AND value BETWEEN ? AND ?",
+            "AND subnet_id = ? AND value BETWEEN CAST(? AS UHUGEINT) "
+            "AND CAST(? AS UHUGEINT)",
             [workspace, row.subnet.id, low, high],
         )
         return total, min(int(counted[0] if counted else 0), total)
@@ -323,7 +324,8 @@ class SubnetService:
     ) -> list[_Row]:
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM subnets WHERE workspace = ? AND vrf = ? "
-            "AND version = ? AND first <= ? AND last >= ? ORDER BY prefix_length",
+            "AND version = ? AND first <= CAST(? AS UHUGEINT) "
+            "AND last >= CAST(? AS UHUGEINT) ORDER BY prefix_length",
             [workspace, vrf, interval.version, interval.last, interval.first],
         ).fetchall()
         return [_row_from_db(r) for r in rows]
@@ -365,7 +367,8 @@ class SubnetService:
         for vrf in vrfs:
             row = conn.execute(
                 "SELECT id FROM subnets WHERE workspace = ? AND vrf = ? "
-                "AND version = ? AND is_container AND first <= ? AND last >= ? "
+                "AND version = ? AND is_container AND first <= CAST(? AS UHUGEINT) "
+                "AND last >= CAST(? AS UHUGEINT) "
                 "AND prefix_length < ? "
                 "ORDER BY prefix_length DESC LIMIT 1",
                 [
@@ -502,7 +505,9 @@ class SubnetService:
         rows = conn.execute(
             "SELECT s.id, s.parent_id, s.vrf FROM subnets s "
             "LEFT JOIN subnets p ON p.id = s.parent_id AND p.workspace = s.workspace "
-            "WHERE s.workspace = ? AND s.version = ? AND s.first >= ? AND s.last <= ? "
+            "WHERE s.workspace = ? AND s.version = ? "
+            "AND s.first >= CAST(? AS UHUGEINT) "
+            "AND s.last <= CAST(? AS UHUGEINT) "
             f"AND s.id <> ? {vrf_clause} "
             "AND (s.parent_id IS NULL OR p.prefix_length < ?) "
             "AND (s.vrf = ? OR s.parent_id IS NULL OR p.vrf = 'global')",
@@ -861,12 +866,18 @@ class SubnetService:
         params: list[Any] = [ctx.workspace]
         if within is not None:
             interval = cidr.Interval.of(cidr.parse_network(within))
-            where.append("version = ? AND first >= ? AND last <= ?")
+            where.append(
+                "version = ? AND first >= CAST(? AS UHUGEINT) "
+                "AND last <= CAST(? AS UHUGEINT)"
+            )
             params += [interval.version, interval.first, interval.last]
         if contains is not None:
             text = contains if "/" in contains else str(cidr.parse_address(contains))
             interval = cidr.Interval.of(cidr.parse_network(text))
-            where.append("version = ? AND first <= ? AND last >= ?")
+            where.append(
+                "version = ? AND first <= CAST(? AS UHUGEINT) "
+                "AND last >= CAST(? AS UHUGEINT)"
+            )
             params += [interval.version, interval.first, interval.last]
         if status is not None:
             where.append("status = ?")
