@@ -19,6 +19,7 @@ from omnitwin.client._local import LocalBackend
 from omnitwin.engine.cidr import AllocationPolicy
 from omnitwin.engine.context import DEFAULT_ACTOR, DEFAULT_WORKSPACE, Context
 from omnitwin.engine.engine import open_engine
+from omnitwin.engine.jobs import Job
 from omnitwin.errors import ValidationError
 from omnitwin.models import (
     Address,
@@ -238,6 +239,51 @@ class Audit(_Namespace):
     def verify(self) -> AuditVerification:
         """Check the hash chain and report the first broken link, if any."""
         result: AuditVerification = self._call("audit.verify", {})
+        return result
+
+
+class Jobs(_Namespace):
+    """Background jobs (reconcile, import): ``client.jobs``."""
+
+    def get(self, job_id: str) -> Job:
+        """Return a job with its status and progress."""
+        result: Job = self._call("jobs.get", {"id": job_id})
+        return result
+
+    def wait(self, job_id: str, *, timeout: float = 600.0) -> Job:
+        """Block until the job finishes or waits for review; return it."""
+        result: Job = self._call("jobs.wait", {"id": job_id, "timeout": timeout})
+        return result
+
+    def progress(self, job_id: str, *, interval: float = 0.25) -> Job:
+        """Show a progress bar (tqdm.auto) until the job finishes; return it."""
+        import time
+
+        from tqdm.auto import tqdm
+
+        job = self.get(job_id)
+        with tqdm(total=job.total or None, desc=f"{job.kind} {job.id}") as bar:
+            while not job.done and job.status != "awaiting_review":
+                time.sleep(interval)
+                job = self.get(job_id)
+                bar.total = job.total or bar.total
+                bar.n = job.processed
+                bar.set_postfix_str(job.status)
+                bar.refresh()
+        return job
+
+
+class AsyncJobs(_AsyncNamespace):
+    """Background jobs of an :class:`AsyncClient`."""
+
+    async def get(self, job_id: str) -> Job:
+        """Return a job with its status and progress."""
+        result: Job = await self._call("jobs.get", {"id": job_id})
+        return result
+
+    async def wait(self, job_id: str, *, timeout: float = 600.0) -> Job:
+        """Wait until the job finishes or waits for review; return it."""
+        result: Job = await self._call("jobs.wait", {"id": job_id, "timeout": timeout})
         return result
 
 
@@ -467,6 +513,7 @@ class Client(_ClientBase):
         self.subnets = Subnets(self._backend)
         self.addresses = Addresses(self._backend)
         self.audit = Audit(self._backend)
+        self.jobs = Jobs(self._backend)
 
     def close(self) -> None:
         """Release the backend."""
@@ -498,6 +545,7 @@ class AsyncClient(_ClientBase):
         self.subnets = AsyncSubnets(self._backend)
         self.addresses = AsyncAddresses(self._backend)
         self.audit = AsyncAudit(self._backend)
+        self.jobs = AsyncJobs(self._backend)
 
     async def aclose(self) -> None:
         """Release the backend."""

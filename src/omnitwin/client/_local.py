@@ -54,6 +54,8 @@ LOCAL_OPERATIONS: dict[str, _Handler] = {
     "addresses.list": lambda e, c, p: e.addresses.list(c, **p),
     "audit.list": lambda e, c, p: e.audit.list(c.workspace, **p),
     "audit.verify": lambda e, c, p: e.audit.verify(c.workspace),
+    "jobs.get": lambda e, c, p: e.jobs.get(c, p["id"]),
+    "jobs.wait": lambda e, c, p: e.jobs.wait(c, p["id"], timeout=p.get("timeout", 600)),
 }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from omnitwin.engine.addresses import AddressService
 from omnitwin.engine.audit import AuditLog
+from omnitwin.engine.jobs import JobRunner
 from omnitwin.engine.store import Store
 from omnitwin.engine.subnets import SubnetService
 from omnitwin.errors import ValidationError
@@ -41,6 +42,7 @@ class Engine:
         self.audit = AuditLog(self.store)
         self.subnets = SubnetService(self.store, self.audit)
         self.addresses = AddressService(self.store, self.audit, self.subnets)
+        self.jobs = JobRunner(self.store)
         self.closed = False
 
     @property
@@ -57,6 +59,7 @@ class Engine:
             for key, engine in list(_open_engines.items()):
                 if engine is self:
                     del _open_engines[key]
+        self.jobs.shutdown()
         self.store.close()
 
 
