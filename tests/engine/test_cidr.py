@@ -273,8 +273,10 @@ def test_usable_addresses_match_hosts(
     parent, _ = space
     everything = sorted(_addresses(parent))
     used_values = data.draw(st.sets(st.sampled_from(everything), max_size=5))
-    used = [ipaddress.ip_address(v) if parent.version == 4 else ipaddress.IPv6Address(v)
-            for v in used_values]
+    used = [
+        ipaddress.ip_address(v) if parent.version == 4 else ipaddress.IPv6Address(v)
+        for v in used_values
+    ]
     if parent.version == 4 and parent.prefixlen <= 30:
         usable = everything[1:-1]
     else:

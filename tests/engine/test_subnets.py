@@ -21,7 +21,10 @@ from omnitwin import (
 
 def test_create_returns_typed_subnet(client: omnitwin.Client) -> None:
     subnet = client.subnets.create(
-        "10.0.0.0/24", purpose="lab", vlan_id=42, owner="team:platform",
+        "10.0.0.0/24",
+        purpose="lab",
+        vlan_id=42,
+        owner="team:platform",
         tags={"env": "lab"},
     )
     assert isinstance(subnet, omnitwin.Subnet)
@@ -211,7 +214,9 @@ def test_container_counts_allocated_children(client: omnitwin.Client) -> None:
     assert detail.used_ips == 513
     assert detail.utilization == pytest.approx(513 / 1024)
     assert [c.cidr for c in detail.children] == [
-        "10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24",
+        "10.0.0.0/24",
+        "10.0.1.0/24",
+        "10.0.2.0/24",
     ]
 
 
@@ -326,7 +331,11 @@ def test_high_ipv6_values_compare_exactly(client: omnitwin.Client) -> None:
     b = client.subnets.create("ffff:fffe::/32")
     assert a.parent_id == block.id
     assert b.parent_id == block.id
-    free = client.subnets.available(32, subnet_id=block.id, limit=1, )
+    free = client.subnets.available(
+        32,
+        subnet_id=block.id,
+        limit=1,
+    )
     assert free.total_free == 2**24 - 2
 
 
@@ -335,8 +344,9 @@ def test_high_ipv6_values_compare_exactly(client: omnitwin.Client) -> None:
 
 def test_update_merges_tags(client: omnitwin.Client) -> None:
     subnet = client.subnets.create("10.0.0.0/24", tags={"env": "prod", "app": "x"})
-    updated = client.subnets.update(subnet.id, tags={"app": "y", "env": None,
-                                                     "tier": "1"})
+    updated = client.subnets.update(
+        subnet.id, tags={"app": "y", "env": None, "tier": "1"}
+    )
     assert updated.tags == {"app": "y", "tier": "1"}
 
 
