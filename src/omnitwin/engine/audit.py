@@ -70,8 +70,13 @@ class AuditLog:
         # workspace -> (last position, last hash); valid while this process is
         # the only writer, which DuckDB's file lock guarantees.
         self._heads: dict[str, tuple[int, str]] = {}
+        # Heads written by the open transaction: workspace -> (serial, head).
+        self._pending: dict[str, tuple[int, tuple[int, str]]] = {}
 
     def _head(self, conn: duckdb.DuckDBPyConnection, workspace: str) -> tuple[int, str]:
+        pending = self._pending.get(workspace)
+        if pending is not None and pending[0] == self.store.transaction_serial:
+            return pending[1]
         head = self._heads.get(workspace)
         if head is None:
             row = conn.execute(
@@ -127,12 +132,30 @@ class AuditLog:
                 )
             )
             prev_hash = digest
-        if rows:
+        if len(rows) > 20:
+            names = [
+                "workspace",
+                "position",
+                "subject",
+                "seq",
+                "action",
+                "actor",
+                "at",
+                "intent",
+                "changes",
+                "prev_hash",
+                "hash",
+            ]
+            columns = {name: [row[i] for row in rows] for i, name in enumerate(names)}
+            self.store.bulk_insert(conn, "audit_events", columns)
+        elif rows:
             conn.executemany(
                 "INSERT INTO audit_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        if rows:
             new_head = (position, prev_hash)
+            self._pending[workspace] = (self.store.transaction_serial, new_head)
             self.store.after_commit(
                 lambda: self._heads.__setitem__(workspace, new_head)
             )

@@ -115,6 +115,9 @@ class Store:
         self.read_only = read_only
         self.lock = threading.RLock()
         self._depth = 0
+        # Counts transactions begun, so caches can tell one transaction's
+        # uncommitted values from another's.
+        self.transaction_serial = 0
         self._pending_callbacks: list[Callable[[], None]] = []
         try:
             self.conn = duckdb.connect(self.path, read_only=read_only)
@@ -167,6 +170,7 @@ class Store:
                     self._depth -= 1
                 return
             self.conn.execute("BEGIN TRANSACTION")
+            self.transaction_serial += 1
             self._depth = 1
             try:
                 yield self.conn
@@ -191,6 +195,50 @@ class Store:
             callback()
         else:
             self._pending_callbacks.append(callback)
+
+    def bulk_insert(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: dict[str, list[Any]],
+        *,
+        casts: dict[str, str] | None = None,
+    ) -> int:
+        """Insert many rows at once through a staged pandas frame; return the count.
+
+        ``columns`` maps every column of ``table``, in table order, to its
+        values. DuckDB's ``executemany`` inserts only about a thousand rows a
+        second, while a staged frame inserts a million in under a second.
+        Integers wider than 64 bits go in as strings with a cast in ``casts``
+        (for example ``{"first": "UHUGEINT"}``).
+        """
+        import pandas as pd
+
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"bulk insert into {table}: columns differ in length")
+        if not lengths or 0 in lengths:
+            return 0
+        casts = casts or {}
+        frame = pd.DataFrame(
+            {
+                name: [None if v is None else str(v) for v in values]
+                if name in casts
+                else pd.Series(values, dtype="object")
+                for name, values in columns.items()
+            }
+        )
+        select = ", ".join(
+            f'CAST("{name}" AS {casts[name]})' if name in casts else f'"{name}"'
+            for name in columns
+        )
+        view = f"_staged_{table}"
+        conn.register(view, frame)
+        try:
+            conn.execute(f"INSERT INTO {table} SELECT {select} FROM {view}")
+        finally:
+            conn.unregister(view)
+        return lengths.pop()
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read query and return every row."""

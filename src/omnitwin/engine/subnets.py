@@ -42,6 +42,7 @@ from omnitwin.engine.intervals import (
     list_blocks_in_gaps,
 )
 from omnitwin.engine.store import Store, utc_now
+from omnitwin.engine.subnet_bulk import plan_bulk, write_bulk
 from omnitwin.errors import (
     CIDROverlap,
     Duplicate,
@@ -508,10 +509,10 @@ class SubnetService:
             "WHERE s.workspace = ? AND s.version = ? "
             "AND s.first >= CAST(? AS UHUGEINT) "
             "AND s.last <= CAST(? AS UHUGEINT) "
-            f"AND s.id <> ? {vrf_clause} "
+            f"AND s.id <> ? {vrf_clause} AND s.prefix_length > ? "
             "AND (s.parent_id IS NULL OR p.prefix_length < ?) "
             "AND (s.vrf = ? OR s.parent_id IS NULL OR p.vrf = 'global')",
-            [*params, _prefix_of(interval), subnet.vrf],
+            [*params, _prefix_of(interval), _prefix_of(interval), subnet.vrf],
         ).fetchall()
         entries = []
         for child_id, old_parent, _vrf in rows:
@@ -809,18 +810,27 @@ class SubnetService:
 
     # -- bulk ------------------------------------------------------------
 
-    def create_many(self, ctx: Context, items: Iterable[SubnetInput]) -> int:
+    def create_many(self, ctx: Context, items: Iterable[SubnetInput]) -> list[Subnet]:
         """Create many subnets in one transaction; all of them or none.
 
-        Each item is checked like :meth:`create`, in the given order, so
-        containers should come before their children.
+        Every item is checked as :meth:`create` checks it, against the store
+        and against the other items, in any order: containers may come after
+        their children. Raises the error of the first offending item.
         """
-        count = 0
+        values = list(items)
         with self.store.transaction() as conn:
-            for values in items:
-                self._insert(conn, ctx, values)
-                count += 1
-        return count
+            if any(v.parent_id is not None for v in values):
+                return [self._insert(conn, ctx, v) for v in values]
+            plan = plan_bulk(conn, ctx, values)
+            write_bulk(conn, ctx, plan, self.store, self.audit)
+            added = [
+                (version, s.vrf, first, last)
+                for version, s, (first, last) in zip(
+                    plan.versions, plan.subnets, plan.intervals, strict=True
+                )
+            ]
+            self.store.after_commit(lambda: self.index.add_many(ctx.workspace, added))
+        return plan.subnets
 
     def audit_trail(
         self, ctx: Context, subnet_id: str, *, page: int = 1, per_page: int = 50
