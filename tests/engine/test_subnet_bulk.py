@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 from hypothesis import given, settings
@@ -64,10 +65,8 @@ def _outcome(engine: Engine, items: list[SubnetInput], bulk: bool) -> object:
 def _stored_engine(stored: list[SubnetInput]) -> Engine | None:
     engine = Engine(":memory:")
     for values in sorted(stored, key=_order):
-        try:
+        with contextlib.suppress(omnitwin.OmniTwinError):
             engine.subnets._insert(engine.store.conn, Context(), values)
-        except omnitwin.OmniTwinError:
-            pass
     return engine
 
 
