@@ -83,8 +83,10 @@ class AuditLog:
                 "SELECT position, hash FROM audit_events WHERE workspace = ? "
                 "ORDER BY position DESC LIMIT 1",
                 [workspace],
-            ).fetchone()
-            head = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+            ).fetchall()
+            # fetchall, not fetchone: a half-read result blocks a later
+            # conn.register() in bulk inserts on the same connection.
+            head = (0, GENESIS_HASH) if not row else (int(row[0][0]), str(row[0][1]))
         return head
 
     def append_many(
@@ -172,8 +174,8 @@ class AuditLog:
         row = conn.execute(
             "SELECT max(seq) FROM audit_events WHERE workspace = ? AND subject = ?",
             [workspace, subject],
-        ).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        ).fetchall()
+        return int(row[0][0]) if row and row[0][0] is not None else 0
 
     def list(
         self,

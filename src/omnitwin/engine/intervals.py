@@ -1,27 +1,37 @@
 """An in-memory index of subnet intervals for fast free-space search.
 
-The index keeps, per ``(workspace, version, vrf)``, the stored subnets' integer
-intervals sorted by start. It is loaded from the store on first use and kept
-in step by the subnet service after each commit. This is safe because DuckDB
-allows one writing process per file, and that process owns the index.
-
-IPv4 gap computation runs on NumPy arrays; IPv6 values exceed 64 bits and use
-the pure-Python path in :mod:`omnitwin.engine.cidr`.
+The index keeps, per ``(workspace, version, vrf)``, the stored subnets'
+integer intervals sorted by start, as NumPy arrays: ``int64`` for IPv4 and
+Python integers (``object``) for IPv6, whose values exceed 64 bits. It is
+loaded from the store on first use and kept in step by the subnet service
+after each commit. This is safe because DuckDB allows one writing process per
+file, and that process owns the index.
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from omnitwin.engine.store import Store
 
-__all__ = ["IntervalIndex", "count_blocks_in_gaps", "gaps_ipv4", "list_blocks_in_gaps"]
+__all__ = [
+    "IntervalIndex",
+    "choose_in_gaps",
+    "count_blocks_in_gaps",
+    "gaps_ipv4",
+    "list_blocks_in_gaps",
+]
 
 _Key = tuple[str, int, str]
+Array = np.ndarray[Any, Any]
+
+
+def _dtype(version: int) -> type | str:
+    return np.int64 if version == 4 else object
 
 
 class IntervalIndex:
@@ -30,8 +40,9 @@ class IntervalIndex:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._lock = threading.RLock()
-        self._firsts: dict[_Key, list[int]] = {}
-        self._lasts: dict[_Key, list[int]] = {}
+        self._firsts: dict[_Key, Array] = {}
+        self._lasts: dict[_Key, Array] = {}
+        self._vrfs: dict[str, set[str]] = {}
 
     def _load(self, key: _Key) -> None:
         if key in self._firsts:
@@ -42,78 +53,89 @@ class IntervalIndex:
             "AND vrf = ? ORDER BY first, last",
             [workspace, version, vrf],
         )
-        self._firsts[key] = [int(r[0]) for r in rows]
-        self._lasts[key] = [int(r[1]) for r in rows]
+        dtype = _dtype(version)
+        self._firsts[key] = np.array([int(r[0]) for r in rows], dtype=dtype)
+        self._lasts[key] = np.array([int(r[1]) for r in rows], dtype=dtype)
+
+    def vrfs(self, workspace: str) -> set[str]:
+        """Return the VRF names that have subnets in a workspace."""
+        with self._lock:
+            names = self._vrfs.get(workspace)
+            if names is None:
+                rows = self.store.fetchall(
+                    "SELECT DISTINCT vrf FROM subnets WHERE workspace = ?", [workspace]
+                )
+                names = self._vrfs[workspace] = {str(r[0]) for r in rows}
+            return set(names)
 
     def add(
         self, workspace: str, version: int, vrf: str, first: int, last: int
     ) -> None:
         """Record a committed subnet."""
-        key = (workspace, version, vrf)
-        with self._lock:
-            if key not in self._firsts:
-                return  # loaded from the store, with this row, on first use
-            firsts, lasts = self._firsts[key], self._lasts[key]
-            index = bisect.bisect_right(firsts, first)
-            while index > 0 and firsts[index - 1] == first and lasts[index - 1] > last:
-                index -= 1
-            firsts.insert(index, first)
-            lasts.insert(index, last)
+        self.add_many(workspace, [(version, vrf, first, last)])
 
     def add_many(
         self, workspace: str, items: Iterable[tuple[int, str, int, int]]
     ) -> None:
-        """Record many committed subnets given as ``(version, vrf, first, last)``."""
+        """Record committed subnets given as ``(version, vrf, first, last)``."""
+        pending: dict[_Key, list[tuple[int, int]]] = {}
+        for version, vrf, first, last in items:
+            pending.setdefault((workspace, version, vrf), []).append((first, last))
         with self._lock:
-            touched: set[_Key] = set()
-            for version, vrf, first, last in items:
-                key = (workspace, version, vrf)
-                if key in self._firsts:
-                    self._firsts[key].append(first)
-                    self._lasts[key].append(last)
-                    touched.add(key)
-            for key in touched:
-                pairs = sorted(zip(self._firsts[key], self._lasts[key], strict=True))
-                self._firsts[key] = [p[0] for p in pairs]
-                self._lasts[key] = [p[1] for p in pairs]
+            if workspace in self._vrfs:
+                self._vrfs[workspace].update(key[2] for key in pending)
+            for key, pairs in pending.items():
+                if key not in self._firsts:
+                    continue  # loaded from the store, with these rows, on first use
+                dtype = _dtype(key[1])
+                firsts = np.concatenate(
+                    [self._firsts[key], np.array([p[0] for p in pairs], dtype=dtype)]
+                )
+                lasts = np.concatenate(
+                    [self._lasts[key], np.array([p[1] for p in pairs], dtype=dtype)]
+                )
+                order = np.lexsort((lasts, firsts))
+                self._firsts[key], self._lasts[key] = firsts[order], lasts[order]
 
     def clear(self) -> None:
         """Forget every cached interval; they reload on next use."""
         with self._lock:
             self._firsts.clear()
             self._lasts.clear()
+            self._vrfs.clear()
 
     def occupied(
         self, workspace: str, version: int, vrfs: Iterable[str], first: int, last: int
-    ) -> tuple[list[int], list[int]]:
+    ) -> tuple[Array, Array]:
         """Return the starts and ends of stored intervals inside ``[first, last]``.
 
         An interval equal to ``[first, last]`` itself is left out: it is the
-        parent being searched (or its twin in another VRF, which the caller
-        checks separately).
+        parent being searched (or its twin in another VRF).
         """
-        starts: list[int] = []
-        ends: list[int] = []
+        starts: list[Array] = []
+        ends: list[Array] = []
+        dtype = _dtype(version)
+        bound_first = np.array(first, dtype=dtype)
+        bound_last = np.array(last, dtype=dtype)
         with self._lock:
             for vrf in vrfs:
                 key = (workspace, version, vrf)
                 self._load(key)
                 firsts, lasts = self._firsts[key], self._lasts[key]
-                lo = bisect.bisect_left(firsts, first)
-                hi = bisect.bisect_right(firsts, last)
-                for index in range(lo, hi):
-                    end = lasts[index]
-                    if end <= last and not (firsts[index] == first and end == last):
-                        starts.append(firsts[index])
-                        ends.append(end)
-        return starts, ends
+                lo = int(np.searchsorted(firsts, bound_first, side="left"))
+                hi = int(np.searchsorted(firsts, bound_last, side="right"))
+                s, e = firsts[lo:hi], lasts[lo:hi]
+                keep = (e <= last) & ~((s == first) & (e == last))
+                starts.append(s[keep])
+                ends.append(e[keep])
+        if not starts:
+            return np.array([], dtype=dtype), np.array([], dtype=dtype)
+        return np.concatenate(starts), np.concatenate(ends)
 
 
-def gaps_ipv4(
-    first: int, last: int, starts: list[int], ends: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
+def gaps_ipv4(first: int, last: int, starts: Array, ends: Array) -> tuple[Array, Array]:
     """Return the free gaps of ``[first, last]`` as two int64 arrays (IPv4 only)."""
-    if not starts:
+    if len(starts) == 0:
         return np.array([first], dtype=np.int64), np.array([last], dtype=np.int64)
     s = np.asarray(starts, dtype=np.int64)
     e = np.asarray(ends, dtype=np.int64)
@@ -133,20 +155,22 @@ def gaps_ipv4(
     return gap_first, gap_last
 
 
-def count_blocks_in_gaps(gap_first: np.ndarray, gap_last: np.ndarray, size: int) -> int:
-    """Count aligned blocks of ``size`` addresses that fit in the gaps."""
+def _blocks(gap_first: Array, gap_last: Array, size: int) -> tuple[Array, Array]:
     start = -(-gap_first // size) * size
     end = (gap_last + 1) // size * size
-    return int(np.maximum(0, (end - start) // size).sum())
+    return start, np.maximum(0, (end - start) // size)
+
+
+def count_blocks_in_gaps(gap_first: Array, gap_last: Array, size: int) -> int:
+    """Count aligned blocks of ``size`` addresses that fit in the gaps."""
+    return int(_blocks(gap_first, gap_last, size)[1].sum())
 
 
 def list_blocks_in_gaps(
-    gap_first: np.ndarray, gap_last: np.ndarray, size: int, limit: int | None
+    gap_first: Array, gap_last: Array, size: int, limit: int | None
 ) -> list[int]:
     """Return the starts of aligned blocks in the gaps, in order, up to ``limit``."""
-    start = -(-gap_first // size) * size
-    end = (gap_last + 1) // size * size
-    counts = np.maximum(0, (end - start) // size)
+    start, counts = _blocks(gap_first, gap_last, size)
     result: list[int] = []
     for index in np.flatnonzero(counts):
         block = int(start[index])
@@ -156,3 +180,23 @@ def list_blocks_in_gaps(
             result.append(block)
             block += size
     return result
+
+
+def choose_in_gaps(
+    gap_first: Array, gap_last: Array, size: int, policy: str
+) -> int | None:
+    """Return the start of the block a policy picks, or ``None`` when none fits.
+
+    Policies match :func:`omnitwin.engine.cidr.choose_block`.
+    """
+    start, counts = _blocks(gap_first, gap_last, size)
+    usable = np.flatnonzero(counts)
+    if len(usable) == 0:
+        return None
+    if policy == "first_fit":
+        return int(start[usable[0]])
+    if policy == "last_fit":
+        index = usable[-1]
+        return int(start[index] + (counts[index] - 1) * size)
+    widths = (gap_last - gap_first)[usable]
+    return int(start[usable[int(np.argmin(widths))]])

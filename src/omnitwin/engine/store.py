@@ -233,6 +233,9 @@ class Store:
             for name in columns
         )
         view = f"_staged_{table}"
+        # DuckDB refuses register() while an earlier result on this connection
+        # is only partly fetched (e.g. after fetchone); finish it first.
+        conn.execute("SELECT 1").fetchall()
         conn.register(view, frame)
         try:
             conn.execute(f"INSERT INTO {table} SELECT {select} FROM {view}")

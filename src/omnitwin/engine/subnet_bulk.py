@@ -44,6 +44,7 @@ class _Entry:
     new_index: int | None = None  # position in the input, for new subnets
     parent_id: str | None = None
     parent_length: int = -1
+    parent_vrf: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +68,7 @@ def _stored_entries(
 ) -> list[_Entry]:
     rows = conn.execute(
         "SELECT s.id, s.cidr, s.first, s.last, s.is_container, s.prefix_length, "
-        "s.parent_id, coalesce(p.prefix_length, -1) FROM subnets s "
+        "s.parent_id, coalesce(p.prefix_length, -1), p.vrf FROM subnets s "
         "LEFT JOIN subnets p ON p.workspace = s.workspace AND p.id = s.parent_id "
         "WHERE s.workspace = ? AND s.vrf = ? AND s.version = ? "
         "AND s.first <= CAST(? AS UHUGEINT) AND s.last >= CAST(? AS UHUGEINT)"
@@ -84,6 +85,7 @@ def _stored_entries(
             int(r[5]),
             parent_id=r[6],
             parent_length=int(r[7]),
+            parent_vrf=r[8],
         )
         for r in rows
     ]
@@ -139,7 +141,11 @@ def _sweep(entries: list[_Entry], vrf: str, plan: BulkPlan) -> list[_Entry]:
         elif (
             top is not None
             and top.new_index is not None
-            and (entry.parent_id is None or entry.parent_length < top.prefix_length)
+            and (
+                entry.parent_id is None
+                or entry.parent_length < top.prefix_length
+                or (vrf != GLOBAL_VRF and entry.parent_vrf == GLOBAL_VRF)
+            )
         ):
             plan.reparented.append((entry.subnet_id, entry.parent_id, top.subnet_id))
         stack.append(entry)
@@ -168,12 +174,12 @@ def _global_parents(
             stack.pop()
         if kind == 0:
             stack.append(entry)
-        elif (
-            stack
-            and stack[-1].last >= entry.last
-            and not (stack[-1].first == entry.first and stack[-1].last == entry.last)
-        ):
-            entry.parent_id = stack[-1].subnet_id
+            continue
+        for container in reversed(stack):
+            same = container.first == entry.first and container.last == entry.last
+            if not same and container.last >= entry.last:
+                entry.parent_id = container.subnet_id
+                break
 
 
 def _adopt_vrf_subnets(
@@ -203,9 +209,14 @@ def _adopt_vrf_subnets(
     ).fetchall()
     if not rows:
         return
+    has_vrf_parent = {child for child, _, _ in plan.reparented}
     candidates = [
-        _Entry(int(r[2]), int(r[3]), bool(r[4]), r[0], r[1], int(r[5])) for r in rows
+        _Entry(int(r[2]), int(r[3]), bool(r[4]), r[0], r[1], int(r[5]))
+        for r in rows
+        if r[0] not in has_vrf_parent
     ]
+    if not candidates:
+        return
     old_parents = {r[0]: r[6] for r in rows}
     _global_parents(conn, workspace, version, candidates, new_global)
     new_ids = {e.subnet_id for e in containers}

@@ -36,7 +36,9 @@ from omnitwin.engine import cidr
 from omnitwin.engine.audit import AuditEntry, AuditLog
 from omnitwin.engine.context import Context
 from omnitwin.engine.intervals import (
+    Array,
     IntervalIndex,
+    choose_in_gaps,
     count_blocks_in_gaps,
     gaps_ipv4,
     list_blocks_in_gaps,
@@ -413,14 +415,26 @@ class SubnetService:
             raise ValidationError(message, details={"field": "parent_id"})
 
     def _insert(
-        self, conn: duckdb.DuckDBPyConnection, ctx: Context, values: SubnetInput
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        ctx: Context,
+        values: SubnetInput,
+        *,
+        parent_known: bool = False,
     ) -> Subnet:
+        """Check and store one subnet.
+
+        ``parent_known`` skips the parent checks when an allocation has just
+        found ``values.parent_id`` to be the smallest container of the block.
+        """
         interval = cidr.Interval.of(values.network)
         existing = self._overlapping(conn, ctx.workspace, values.vrf, interval)
         self._check_conflicts(existing, values, interval)
-        if values.parent_id is not None:
+        auto_parent = None
+        if values.parent_id is not None and not parent_known:
             self._check_given_parent(conn, ctx.workspace, values)
-        auto_parent = self._parent_for(conn, ctx.workspace, values, interval)
+        if not parent_known:
+            auto_parent = self._parent_for(conn, ctx.workspace, values, interval)
         parent_id = values.parent_id or auto_parent
         now = utc_now()
         subnet = Subnet(
@@ -473,7 +487,8 @@ class SubnetService:
         ]
         if values.is_container:
             entries += self._adopt_children(conn, ctx, subnet, interval)
-        self.audit.append_many(conn, ctx.workspace, entries)
+        self.audit.append_many(conn, ctx.workspace, entries[:1], new_subjects=True)
+        self.audit.append_many(conn, ctx.workspace, entries[1:])
         self.store.after_commit(
             lambda: self.index.add(
                 ctx.workspace,
@@ -494,6 +509,17 @@ class SubnetService:
     ) -> list[AuditEntry]:
         """Make a new container the parent of subnets it now sits directly above."""
         vrf_clause = "" if subnet.vrf == GLOBAL_VRF else "AND s.vrf = ?"
+        # A VRF container outranks any global parent; a global container only
+        # takes subnets that have no parent in their own VRF.
+        if subnet.vrf == GLOBAL_VRF:
+            adopt_clause = (
+                "(s.parent_id IS NULL OR p.prefix_length < ?) "
+                "AND (s.vrf = 'global' OR s.parent_id IS NULL OR p.vrf = 'global')"
+            )
+        else:
+            adopt_clause = (
+                "(s.parent_id IS NULL OR p.vrf = 'global' OR p.prefix_length < ?)"
+            )
         params: list[Any] = [
             ctx.workspace,
             interval.version,
@@ -510,9 +536,8 @@ class SubnetService:
             "AND s.first >= CAST(? AS UHUGEINT) "
             "AND s.last <= CAST(? AS UHUGEINT) "
             f"AND s.id <> ? {vrf_clause} AND s.prefix_length > ? "
-            "AND (s.parent_id IS NULL OR p.prefix_length < ?) "
-            "AND (s.vrf = ? OR s.parent_id IS NULL OR p.vrf = 'global')",
-            [*params, _prefix_of(interval), _prefix_of(interval), subnet.vrf],
+            f"AND {adopt_clause}",
+            [*params, _prefix_of(interval), _prefix_of(interval)],
         ).fetchall()
         entries = []
         for child_id, old_parent, _vrf in rows:
@@ -699,14 +724,11 @@ class SubnetService:
             raise ValidationError(f"invalid scope {scope!r}; use 'vrf' or 'pool'")
         if chosen == "vrf":
             return chosen, [vrf]
-        rows = self.store.fetchall(
-            "SELECT DISTINCT vrf FROM subnets WHERE workspace = ?", [workspace]
-        )
-        return chosen, sorted({vrf, *(str(r[0]) for r in rows)})
+        return chosen, sorted({vrf, *self.index.vrfs(workspace)})
 
     def _occupied(
         self, workspace: str, network: cidr.Network, vrfs: Iterable[str]
-    ) -> tuple[list[int], list[int]]:
+    ) -> tuple[Array, Array]:
         interval = cidr.Interval.of(network)
         return self.index.occupied(
             workspace, network.version, vrfs, interval.first, interval.last
@@ -742,7 +764,7 @@ class SubnetService:
         return FreeBlocks(
             str(network),
             prefix_length,
-            [str(b) for b in blocks],
+            blocks,
             total,
             chosen,
             row.subnet.id if row else None,
@@ -795,8 +817,7 @@ class SubnetService:
             if values.vrf not in vrfs:
                 vrfs.append(values.vrf)
             starts, ends = self._occupied(ctx.workspace, network, vrfs)
-            pairs = list(zip(starts, ends, strict=True))
-            block = cidr.choose_block(network, pairs, prefix_length, policy)
+            block = _choose_block(network, starts, ends, prefix_length, policy)
             if block is None:
                 message = (
                     f"no free /{prefix_length} left in {network} (scope "
@@ -804,9 +825,12 @@ class SubnetService:
                 )
                 raise NoFreeSpace(message, details={"parent": str(network)})
             values.network = block
-            if row is not None and row.subnet.vrf in (values.vrf, GLOBAL_VRF):
+            known = row is not None and row.subnet.vrf in (values.vrf, GLOBAL_VRF)
+            if known and row is not None:
+                # The block is free of every subnet of these VRFs inside the
+                # parent, so no smaller container lies between them.
                 values.parent_id = row.subnet.id
-            return self._insert(conn, ctx, values)
+            return self._insert(conn, ctx, values, parent_known=known)
 
     # -- bulk ------------------------------------------------------------
 
@@ -924,13 +948,30 @@ def _prefix_of(interval: cidr.Interval) -> int:
     return bits - (interval.size.bit_length() - 1)
 
 
+def _choose_block(
+    network: cidr.Network,
+    starts: Array,
+    ends: Array,
+    prefix_length: int,
+    policy: cidr.AllocationPolicy,
+) -> cidr.Network | None:
+    if network.version == 6 or policy not in cidr.ALLOCATION_POLICIES:
+        pairs = list(zip(starts.tolist(), ends.tolist(), strict=True))
+        return cidr.choose_block(network, pairs, prefix_length, policy)
+    cidr.free_blocks(network, [], prefix_length, limit=0)  # validates the length
+    interval = cidr.Interval.of(network)
+    gap_first, gap_last = gaps_ipv4(interval.first, interval.last, starts, ends)
+    start = choose_in_gaps(gap_first, gap_last, 1 << (32 - prefix_length), policy)
+    return None if start is None else ipaddress.IPv4Network((start, prefix_length))
+
+
 def _free_blocks(
     network: cidr.Network,
-    starts: list[int],
-    ends: list[int],
+    starts: Array,
+    ends: Array,
     prefix_length: int,
     limit: int,
-) -> tuple[list[cidr.Network], int]:
+) -> tuple[list[str], int]:
     if network.version == 4:
         cidr.free_blocks(network, [], prefix_length, limit=0)  # validates the length
         interval = cidr.Interval.of(network)
@@ -938,10 +979,13 @@ def _free_blocks(
         size = 1 << (32 - prefix_length)
         total = count_blocks_in_gaps(gap_first, gap_last, size)
         firsts = list_blocks_in_gaps(gap_first, gap_last, size, limit)
-        blocks: list[cidr.Network] = [
-            ipaddress.IPv4Network((f, prefix_length)) for f in firsts
-        ]
-        return blocks, total
-    pairs = list(zip(starts, ends, strict=True))
+        suffix = f"/{prefix_length}"
+        return [_ipv4_text(f) + suffix for f in firsts], total
+    pairs = list(zip(starts.tolist(), ends.tolist(), strict=True))
     blocks = cidr.free_blocks(network, pairs, prefix_length, limit=limit)
-    return blocks, cidr.count_free_blocks(network, pairs, prefix_length)
+    total = cidr.count_free_blocks(network, pairs, prefix_length)
+    return [str(b) for b in blocks], total
+
+
+def _ipv4_text(value: int) -> str:
+    return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
