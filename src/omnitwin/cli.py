@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from omnitwin import __version__
+from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
+from omnitwin.engine import ingest
 from omnitwin.errors import OmniTwinError, ValidationError
 from omnitwin.sample import SampleNetwork, generate_fabric
 
@@ -235,6 +237,9 @@ def _build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--subject", help="only events of this object id")
     audit.add_argument("--page", type=int, default=1)
     audit.set_defaults(handler=_cmd_audit)
+
+    add_import_command(commands, default_db=DEFAULT_DB)
+    ingest.add_cli_commands(commands)
     return parser
 
 

@@ -15,6 +15,17 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from omnitwin.client._devices import (
+    AsyncDevices,
+    AsyncDiscovery,
+    AsyncDrift,
+    AsyncTopology,
+    Devices,
+    Discovery,
+    Drift,
+    Topology,
+)
+from omnitwin.client._imports import AsyncImports, Imports
 from omnitwin.client._local import LocalBackend
 from omnitwin.engine.cidr import AllocationPolicy
 from omnitwin.engine.context import DEFAULT_ACTOR, DEFAULT_WORKSPACE, Context
@@ -442,11 +453,9 @@ def _backend_for(
         target = os.environ.get("OMNITWIN_BASE_URL") or "local::memory:"
     text = str(target)
     if text.startswith(("http://", "https://")):
-        message = (
-            f"cannot connect to {text}: the HTTP backend is not available in this "
-            "version; connect to a local database with 'local:PATH' instead"
-        )
-        raise ValidationError(message, details={"target": text})
+        from omnitwin.client._http import HttpBackend
+
+        return HttpBackend(text, api_key=api_key)
     path = text[len("local:") :] if text.startswith("local:") else text
     if not path:
         raise ValidationError(
@@ -514,6 +523,11 @@ class Client(_ClientBase):
         self.addresses = Addresses(self._backend)
         self.audit = Audit(self._backend)
         self.jobs = Jobs(self._backend)
+        self.devices = Devices(self._backend)
+        self.drift = Drift(self._backend)
+        self.discovery = Discovery(self._backend)
+        self.topology = Topology(self._backend)
+        self.imports = Imports(self._backend)
 
     def close(self) -> None:
         """Release the backend."""
@@ -546,6 +560,11 @@ class AsyncClient(_ClientBase):
         self.addresses = AsyncAddresses(self._backend)
         self.audit = AsyncAudit(self._backend)
         self.jobs = AsyncJobs(self._backend)
+        self.devices = AsyncDevices(self._backend)
+        self.drift = AsyncDrift(self._backend)
+        self.discovery = AsyncDiscovery(self._backend)
+        self.topology = AsyncTopology(self._backend)
+        self.imports = AsyncImports(self._backend)
 
     async def aclose(self) -> None:
         """Release the backend."""

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from omnitwin.client._local_devices import DEVICE_OPERATIONS
+from omnitwin.client._local_imports import IMPORT_OPERATIONS
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 
@@ -57,6 +59,8 @@ LOCAL_OPERATIONS: dict[str, _Handler] = {
     "jobs.get": lambda e, c, p: e.jobs.get(c, p["id"]),
     "jobs.wait": lambda e, c, p: e.jobs.wait(c, p["id"], timeout=p.get("timeout", 600)),
 }
+LOCAL_OPERATIONS.update(IMPORT_OPERATIONS)
+LOCAL_OPERATIONS.update(DEVICE_OPERATIONS)
 
 
 class LocalBackend:

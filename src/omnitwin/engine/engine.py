@@ -7,9 +7,16 @@ from pathlib import Path
 
 from omnitwin.engine.addresses import AddressService
 from omnitwin.engine.audit import AuditLog
+from omnitwin.engine.devices import DeviceService
+from omnitwin.engine.driftstore import DriftService
+from omnitwin.engine.imports import ImportService
+from omnitwin.engine.ingest import IngestService
 from omnitwin.engine.jobs import JobRunner
+from omnitwin.engine.reconcile import ReconcileService
 from omnitwin.engine.store import Store
 from omnitwin.engine.subnets import SubnetService
+from omnitwin.engine.topostore import TopologyService
+from omnitwin.engine.vlans import VlanService
 from omnitwin.errors import ValidationError
 
 __all__ = ["Engine", "open_engine"]
@@ -43,6 +50,17 @@ class Engine:
         self.subnets = SubnetService(self.store, self.audit)
         self.addresses = AddressService(self.store, self.audit, self.subnets)
         self.jobs = JobRunner(self.store)
+        self.devices = DeviceService(self.store, self.audit)
+        self.drift = DriftService(self.store, self.audit, self.devices)
+        self.topology = TopologyService(self.store, self.audit, self.devices)
+        self.discovery = IngestService(
+            self.store, self.audit, self.devices, self.drift, self.topology
+        )
+        self.reconcile = ReconcileService(
+            self.store, self.audit, self.devices, self.drift, self.topology, self.jobs
+        )
+        self.vlans = VlanService(self.store, self.audit)
+        self.imports = ImportService(self)
         self.closed = False
 
     @property

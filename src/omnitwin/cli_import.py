@@ -1,0 +1,118 @@
+"""The ``omnitwin import SOURCE FILE`` command.
+
+It starts an import job, shows its progress with tqdm, and prints the plan,
+the row errors and the conflicts. Exit status: 0 when the import was
+committed or the dry run is ready for review, 3 when conflicts wait for
+review (nothing was written), 1 when the job failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from omnitwin.client import Client
+from omnitwin.engine.import_sources import SOURCES
+from omnitwin.models import ImportJob
+
+__all__ = ["add_import_command"]
+
+_SHOWN_ROWS = 20
+EXIT_REVIEW = 3
+
+
+def add_import_command(commands: Any, *, default_db: str = "omnitwin.duckdb") -> None:
+    """Add the ``import`` subcommand to an argparse subparsers object.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser(prog="omnitwin")
+    >>> add_import_command(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["import", "csv", "x.csv", "--dry-run"]).dry_run
+    True
+    """
+    command = commands.add_parser(
+        "import",
+        help="import a CSV, Infoblox, BlueCat, phpIPAM or NetBox file",
+        description=(
+            "Import a file as a background job with conflict review. Exit "
+            "status 0: committed (or dry run ready), 3: conflicts await review, "
+            "1: failed."
+        ),
+    )
+    command.add_argument("source", choices=SOURCES, help="the format of FILE")
+    command.add_argument("file", type=Path, help="the file to import")
+    command.add_argument(
+        "--db", default=default_db, help="DuckDB file to write (default: %(default)s)"
+    )
+    command.add_argument(
+        "--dry-run", action="store_true", help="plan and report only; write nothing"
+    )
+    command.add_argument(
+        "--accept-suggestions",
+        action="store_true",
+        help="resolve every conflict with its suggestion and commit",
+    )
+    command.add_argument(
+        "--on-error",
+        choices=("skip", "fail"),
+        default="skip",
+        help="leave rows with errors out (skip) or fail the whole import",
+    )
+    command.add_argument("--json", action="store_true", help="print the job as JSON")
+    command.set_defaults(handler=_run_import)
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    with Client(f"local:{args.db}", actor="user:cli") as client:
+        job = client.imports.start(
+            args.source,
+            args.file,
+            dry_run=args.dry_run,
+            options={"on_error": args.on_error},
+        )
+        job = client.imports.progress(job.id)
+        conflicts = client.imports.conflicts(job.id)
+        if args.accept_suggestions and job.status == "awaiting_review":
+            client.imports.commit(job.id, accept_suggestions=True)
+            job = client.imports.progress(job.id)
+        if args.json:
+            body = {**job.to_dict(), "conflicts": [c.to_dict() for c in conflicts]}
+            print(json.dumps(body, indent=2, sort_keys=True))
+        else:
+            _print_report(job, [c.to_dict() for c in conflicts])
+    if job.status == "failed":
+        return 1
+    if job.status == "awaiting_review" and job.open_conflicts:
+        return EXIT_REVIEW
+    return 0
+
+
+def _print_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None:
+    print(f"import {job.id}: {job.status}")
+    if job.error:
+        print(f"  error: {job.error}")
+    plan = job.plan
+    if plan is None:
+        return
+    print(f"  rows: {plan.total_rows}")
+    for name in ("create", "update", "skip"):
+        counts: dict[str, int] = getattr(plan, name)
+        if counts:
+            text = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()))
+            print(f"  {name}: {text}")
+    if plan.skipped_rows:
+        print(f"  not imported: {len(plan.skipped_rows)} row(s)")
+    if plan.row_errors:
+        print(f"  row errors: {len(plan.row_errors)}")
+        for error in plan.row_errors[:_SHOWN_ROWS]:
+            print(f"    line {error['line']} {error['field']}: {error['message']}")
+    if conflicts:
+        print(f"  conflicts: {len(conflicts)} ({job.open_conflicts} open)")
+        for conflict in conflicts[:_SHOWN_ROWS]:
+            print(
+                f"    {conflict['id']} line {conflict['line']} {conflict['kind']}: "
+                f"{conflict['message']} [suggested: {conflict['suggestion']}]"
+            )

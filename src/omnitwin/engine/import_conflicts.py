@@ -1,0 +1,647 @@
+"""Conflict detection and resolution for import plans.
+
+An import plan is a list of :class:`PlanItem` (one per record to write) and a
+list of :class:`FoundConflict`. Subnet conflicts are found in DuckDB SQL over
+a staged table of the imported networks, both against the store and inside
+the file, so that a file of a million prefixes is checked in a few joins.
+Addresses, VLANs and devices are checked with hash lookups.
+
+Conflict kinds, with their resolutions (the first one is the suggestion):
+
+``duplicate``
+    The same CIDR in the same VRF (or the same address, the same VLAN ID in
+    the same site and group) already exists, in the store or on an earlier
+    row. ``skip`` drops the imported row; ``merge`` keeps the existing object
+    and fills its empty fields from the row (tags are added, existing keys
+    kept).
+``cidr_overlap``
+    A network would nest inside, or around, a network that is not a
+    container. ``mark_as_child`` makes the outer network a container and nests
+    the inner one in it; ``skip`` drops the imported row.
+``ownership_mismatch``
+    A duplicate has another owner. ``keep_existing`` or ``use_imported``
+    decides the owner when the duplicate is merged.
+``duplicate_hostname``
+    A device name already exists, in the store or on an earlier row.
+    ``skip`` drops the row; ``merge`` keeps the existing device.
+
+Nesting inside a container is not a conflict. Each conflict has a ``key``
+built from its kind, line and subject, so that the resolution a user chose
+survives the re-planning that a commit does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import duckdb
+
+from omnitwin.engine.importers.records import (
+    AddressRecord,
+    DeviceRecord,
+    SubnetRecord,
+    VlanRecord,
+)
+
+__all__ = [
+    "RESOLUTIONS",
+    "FoundConflict",
+    "PlanItem",
+    "apply_resolutions",
+    "detect_conflicts",
+    "stage_subnets",
+    "staged_subnet_conflicts",
+]
+
+#: Allowed resolutions per conflict kind; the first one is the suggestion.
+RESOLUTIONS: dict[str, tuple[str, ...]] = {
+    "duplicate": ("skip", "merge"),
+    "cidr_overlap": ("mark_as_child", "skip"),
+    "ownership_mismatch": ("keep_existing", "use_imported"),
+    "duplicate_hostname": ("skip", "merge"),
+}
+# How many related networks a conflict names; the count is always exact.
+_RELATED_LIMIT = 5
+
+
+@dataclass(slots=True)
+class PlanItem:
+    """One imported record and what the commit does with it.
+
+    ``action`` is ``create``, ``update`` (merge into ``target_id``) or
+    ``skip``. ``containerize`` lists existing subnet ids that become
+    containers before this item is created. ``merged`` lists later rows of
+    the file whose fields are merged into this item.
+    """
+
+    index: int
+    kind: str
+    line: int
+    record: Any
+    action: str = "create"
+    target_id: str | None = None
+    target: dict[str, Any] = field(default_factory=dict)
+    containerize: list[str] = field(default_factory=list)
+    merged: list[int] = field(default_factory=list)
+    use_imported_owner: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FoundConflict:
+    """A conflict found while planning, before it is stored with an id."""
+
+    key: str
+    kind: str
+    item: int
+    line: int
+    subject: str
+    message: str
+    existing: dict[str, Any]
+
+    @property
+    def suggestion(self) -> str:
+        """The suggested resolution."""
+        return RESOLUTIONS[self.kind][0]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Every allowed resolution."""
+        return RESOLUTIONS[self.kind]
+
+
+class _ItemRef(Protocol):
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def _conflict(
+    kind: str, item: _ItemRef, subject: str, message: str, existing: dict[str, Any]
+) -> FoundConflict:
+    key = f"{kind}|{item.kind}|{item.line}|{subject}"
+    return FoundConflict(key, kind, item.index, item.line, subject, message, existing)
+
+
+def detect_conflicts(
+    conn: duckdb.DuckDBPyConnection,
+    workspace: str,
+    items: Sequence[PlanItem],
+    *,
+    stage_name: str,
+    device_names: Iterable[str] = (),
+) -> list[FoundConflict]:
+    """Find every conflict of a plan, against the store and inside the file.
+
+    Parameters
+    ----------
+    conn : duckdb.DuckDBPyConnection
+        The store connection; the caller holds the store lock.
+    workspace : str
+        The workspace the import writes to.
+    items : sequence of PlanItem
+        The plan, with ``index`` equal to the position in the sequence.
+    stage_name : str
+        A name for the temporary table of staged networks, unique per job.
+    device_names : iterable of str
+        Lower-case names of the devices already stored; device names are
+        unique without case.
+
+    Returns
+    -------
+    list of FoundConflict
+        Conflicts in line order.
+    """
+    found = _subnet_conflicts(conn, workspace, items, stage_name)
+    found += _address_conflicts(conn, workspace, items)
+    found += _vlan_conflicts(conn, workspace, items)
+    found += _device_conflicts(items, set(device_names))
+    found.sort(key=lambda c: (c.line, c.kind, c.subject))
+    return found
+
+
+# Subnets, in SQL over a staged table
+
+
+@dataclass(frozen=True, slots=True)
+class _Ref:
+    """The plan item a conflict belongs to, as a staged row names it."""
+
+    index: int
+    line: int
+    kind: str = "subnet"
+
+
+def stage_subnets(
+    conn: duckdb.DuckDBPyConnection, items: Sequence[PlanItem], stage: str
+) -> int:
+    """Write the subnet items of a plan into the temporary table ``stage``.
+
+    The table has the columns of
+    :data:`omnitwin.engine.import_fast.STAGE_COLUMNS`; ``idx`` is the item's
+    index. Return the number of rows written.
+    """
+    subnets = [item for item in items if item.kind == "subnet"]
+    records: list[SubnetRecord] = [item.record for item in subnets]
+    networks = [ipaddress.ip_network(r.cidr) for r in records]
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT "
+        "unnest(?::BIGINT[]) AS idx, unnest(?::BIGINT[]) AS line, "
+        "unnest(?::VARCHAR[]) AS vrf, unnest(?::TINYINT[]) AS version, "
+        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "first", '
+        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "last", '
+        "unnest(?::SMALLINT[]) AS plen, unnest(?::BOOLEAN[]) AS container, "
+        "unnest(?::VARCHAR[]) AS cidr, unnest(?::VARCHAR[]) AS status, "
+        "unnest(?::VARCHAR[]) AS purpose, unnest(?::VARCHAR[]) AS owner, "
+        "unnest(?::INTEGER[]) AS vlan, unnest(?::VARCHAR[]) AS tags, "
+        "unnest(?::VARCHAR[]) AS parent",
+        [
+            [item.index for item in subnets],
+            [item.line for item in subnets],
+            [r.vrf for r in records],
+            [n.version for n in networks],
+            [str(int(n.network_address)) for n in networks],
+            [str(int(n.broadcast_address)) for n in networks],
+            [n.prefixlen for n in networks],
+            [r.is_container for r in records],
+            [r.cidr for r in records],
+            [r.status for r in records],
+            [r.purpose for r in records],
+            [r.owner for r in records],
+            [r.vlan_id for r in records],
+            [json.dumps(r.tags, sort_keys=True) for r in records],
+            [r.parent_cidr for r in records],
+        ],
+    )
+    return len(subnets)
+
+
+# Store duplicates: the same interval in the same VRF.
+_STORE_DUPLICATES = """
+SELECT s.idx, s.line, s.cidr, s.vrf, s.owner, e.id, e.owner, e.is_container
+FROM {stage} s JOIN subnets e
+  ON e.workspace = ? AND e.vrf = s.vrf AND e.version = s.version
+ AND e."first" = s."first" AND e."last" = s."last"
+ORDER BY s.idx
+"""
+
+# Store overlaps: a stored leaf around an imported row, or an imported leaf
+# around stored rows. Rows that duplicate a stored network are left out.
+_STORE_OVERLAPS = """
+WITH dup AS (
+  SELECT s.idx FROM {stage} s JOIN subnets e
+    ON e.workspace = ? AND e.vrf = s.vrf AND e.version = s.version
+   AND e."first" = s."first" AND e."last" = s."last"
+)
+SELECT s.idx, s.line, s.cidr,
+       e."first" <= s."first" AND e."last" >= s."last" AS existing_outer,
+       count(*) AS n,
+       list(e.id ORDER BY e."first", e.prefix_length)[1:{limit}] AS ids,
+       list(e.cidr ORDER BY e."first", e.prefix_length)[1:{limit}] AS cidrs
+FROM {stage} s JOIN subnets e
+  ON e.workspace = ? AND e.vrf = s.vrf AND e.version = s.version
+ AND e."first" <= s."last" AND e."last" >= s."first"
+WHERE s.idx NOT IN (SELECT idx FROM dup)
+  AND ((e."first" <= s."first" AND e."last" >= s."last" AND NOT e.is_container)
+    OR (s."first" <= e."first" AND s."last" >= e."last" AND NOT s.container))
+GROUP BY ALL
+ORDER BY s.idx
+"""
+
+# Later rows of the file with the same network as an earlier row.
+_FILE_DUPLICATES = """
+WITH groups AS (
+  SELECT vrf, version, "first", "last", min(idx) AS original
+  FROM {stage} GROUP BY ALL HAVING count(*) > 1
+)
+SELECT d.idx, d.line, d.cidr, d.vrf, d.owner, o.idx, o.line, o.owner
+FROM {stage} d
+JOIN groups g USING (vrf, version, "first", "last")
+JOIN {stage} o ON o.idx = g.original
+WHERE d.idx <> g.original
+ORDER BY d.idx
+"""
+
+# Leaf rows of the file that contain other rows. Inside one VRF and family,
+# sorted by first address then prefix length, the rows inside a network
+# follow it directly. So a leaf contains another row exactly when the next
+# network in that order starts inside it. Later copies of a network are left
+# out because the duplicate check reports them.
+_FILE_OVERLAPS = """
+WITH u AS (
+  SELECT * FROM {stage} ANTI JOIN (
+    SELECT s.idx FROM {stage} s JOIN (
+      SELECT vrf, version, "first", "last", min(idx) AS original
+      FROM {stage} GROUP BY ALL HAVING count(*) > 1
+    ) g USING (vrf, version, "first", "last") WHERE s.idx <> g.original
+  ) USING (idx)
+),
+outer_rows AS (
+  SELECT * FROM (
+    SELECT idx, line, cidr, vrf, version, "first", "last", container,
+           lead("first") OVER (PARTITION BY vrf, version ORDER BY "first", plen)
+             AS next_first
+    FROM u
+  ) WHERE NOT container AND next_first <= "last"
+)
+SELECT o.idx, o.line, o.cidr, count(*) AS n,
+       list(i.line ORDER BY i."first", i.plen)[1:{limit}] AS lines,
+       list(i.cidr ORDER BY i."first", i.plen)[1:{limit}] AS cidrs
+FROM outer_rows o JOIN u i
+  ON i.vrf = o.vrf AND i.version = o.version AND i.idx <> o.idx
+ AND i."first" >= o."first" AND i."last" <= o."last"
+GROUP BY o.idx, o.line, o.cidr
+ORDER BY o.idx
+"""
+
+
+def _subnet_conflicts(
+    conn: duckdb.DuckDBPyConnection,
+    workspace: str,
+    items: Sequence[PlanItem],
+    stage: str,
+) -> list[FoundConflict]:
+    if not stage_subnets(conn, items, stage):
+        conn.execute(f"DROP TABLE IF EXISTS {stage}")
+        return []
+    try:
+        return staged_subnet_conflicts(conn, workspace, stage)
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {stage}")
+
+
+def staged_subnet_conflicts(
+    conn: duckdb.DuckDBPyConnection, workspace: str, stage: str
+) -> list[FoundConflict]:
+    """Find the subnet conflicts of a staged table, against the store and itself.
+
+    ``idx`` of each staged row is the plan item index the conflicts point to.
+    """
+    found = _store_subnet_conflicts(conn, workspace, stage)
+    found += _file_subnet_conflicts(conn, stage)
+    return found
+
+
+def _store_subnet_conflicts(
+    conn: duckdb.DuckDBPyConnection, workspace: str, stage: str
+) -> list[FoundConflict]:
+    found: list[FoundConflict] = []
+    sql = _STORE_DUPLICATES.format(stage=stage)
+    for (
+        idx,
+        line,
+        cidr,
+        vrf,
+        owner,
+        existing_id,
+        current_owner,
+        container,
+    ) in conn.execute(sql, [workspace]).fetchall():
+        ref = _Ref(idx, line)
+        existing = {
+            "id": existing_id,
+            "cidr": cidr,
+            "owner": current_owner,
+            "is_container": bool(container),
+            "in": "store",
+        }
+        message = (
+            f"{cidr} already exists in VRF {vrf!r} as subnet {existing_id}; skip "
+            f"the row or merge it into {existing_id}"
+        )
+        found.append(_conflict("duplicate", ref, cidr, message, existing))
+        found += _owner_conflict(ref, cidr, owner, current_owner, existing)
+    sql = _STORE_OVERLAPS.format(stage=stage, limit=_RELATED_LIMIT)
+    for idx, line, cidr, existing_outer, count, ids, cidrs in conn.execute(
+        sql, [workspace, workspace]
+    ).fetchall():
+        existing = {
+            "in": "store",
+            "role": "existing_outer" if existing_outer else "import_outer",
+            "ids": list(ids),
+            "cidrs": list(cidrs),
+            "count": int(count),
+        }
+        if existing_outer:
+            message = (
+                f"{cidr} overlaps {cidrs[0]} (subnet {ids[0]}), which is not a "
+                f"container; mark_as_child makes {cidrs[0]} a container and nests "
+                f"{cidr} in it"
+            )
+        else:
+            message = (
+                f"{cidr} overlaps {count} stored subnet(s) by containing them, "
+                f"starting with {cidrs[0]}; mark_as_child imports {cidr} as a "
+                "container of them"
+            )
+        found.append(
+            _conflict("cidr_overlap", _Ref(idx, line), cidr, message, existing)
+        )
+    return found
+
+
+def _file_subnet_conflicts(
+    conn: duckdb.DuckDBPyConnection, stage: str
+) -> list[FoundConflict]:
+    found: list[FoundConflict] = []
+    sql = _FILE_DUPLICATES.format(stage=stage)
+    rows = conn.execute(sql).fetchall()
+    for idx, line, cidr, vrf, owner, first_idx, first_line, first_owner in rows:
+        ref = _Ref(idx, line)
+        existing = {
+            "in": "file",
+            "line": first_line,
+            "item": first_idx,
+            "cidr": cidr,
+            "owner": first_owner,
+        }
+        message = (
+            f"{cidr} in VRF {vrf!r} repeats line {first_line}; skip this row or "
+            f"merge it into line {first_line}"
+        )
+        found.append(_conflict("duplicate", ref, cidr, message, existing))
+        found += _owner_conflict(ref, cidr, owner, first_owner, existing)
+    sql = _FILE_OVERLAPS.format(stage=stage, limit=_RELATED_LIMIT)
+    for idx, line, cidr, count, lines, cidrs in conn.execute(sql).fetchall():
+        existing = {
+            "in": "file",
+            "role": "import_outer",
+            "lines": list(lines),
+            "cidrs": list(cidrs),
+            "count": int(count),
+        }
+        message = (
+            f"{cidr} contains {count} other row(s) of the file, starting with "
+            f"{cidrs[0]} on line {lines[0]}, but is not a container; "
+            f"mark_as_child imports {cidr} as a container"
+        )
+        found.append(
+            _conflict("cidr_overlap", _Ref(idx, line), cidr, message, existing)
+        )
+    return found
+
+
+def _owner_conflict(
+    item: _ItemRef,
+    subject: str,
+    imported: str | None,
+    current: str | None,
+    existing: dict[str, Any],
+) -> list[FoundConflict]:
+    if not imported or not current or imported == current:
+        return []
+    message = (
+        f"{subject} is owned by {current!r} but the import says {imported!r}; "
+        "keep_existing or use_imported decides the owner if the rows are merged"
+    )
+    details = {**existing, "owner": current, "imported_owner": imported}
+    return [_conflict("ownership_mismatch", item, subject, message, details)]
+
+
+# Addresses, VLANs and devices, with hash lookups
+
+
+def _address_key(record: AddressRecord) -> tuple[str, int, int]:
+    ip = ipaddress.ip_interface(record.address).ip
+    return record.vrf, ip.version, int(ip)
+
+
+def _address_conflicts(
+    conn: duckdb.DuckDBPyConnection, workspace: str, items: Sequence[PlanItem]
+) -> list[FoundConflict]:
+    addresses = [item for item in items if item.kind == "address"]
+    if not addresses:
+        return []
+    stored = {
+        (str(vrf), int(version), int(value)): str(address_id)
+        for address_id, vrf, version, value in conn.execute(
+            "SELECT id, vrf, version, value FROM addresses WHERE workspace = ?",
+            [workspace],
+        ).fetchall()
+    }
+    seen: dict[tuple[str, int, int], PlanItem] = {}
+    found: list[FoundConflict] = []
+    for item in addresses:
+        record: AddressRecord = item.record
+        key = _address_key(record)
+        subject = record.address.split("/")[0]
+        if key in stored:
+            message = (
+                f"{subject} is already assigned in VRF {record.vrf!r} as "
+                f"{stored[key]}; skip the row or merge it into {stored[key]}"
+            )
+            existing: dict[str, Any] = {"in": "store", "id": stored[key]}
+            found.append(_conflict("duplicate", item, subject, message, existing))
+        elif key in seen:
+            first = seen[key]
+            message = (
+                f"{subject} in VRF {record.vrf!r} repeats line {first.line}; skip "
+                f"this row or merge it into line {first.line}"
+            )
+            existing = {
+                "in": "file",
+                "line": first.line,
+                "item": first.index,
+            }
+            found.append(_conflict("duplicate", item, subject, message, existing))
+        else:
+            seen[key] = item
+    return found
+
+
+def _vlan_conflicts(
+    conn: duckdb.DuckDBPyConnection, workspace: str, items: Sequence[PlanItem]
+) -> list[FoundConflict]:
+    vlans = [item for item in items if item.kind == "vlan"]
+    if not vlans:
+        return []
+    stored = {
+        (int(vid), str(site or ""), str(group or "")): (str(vlan_id), tenant)
+        for vlan_id, vid, site, group, tenant in conn.execute(
+            'SELECT id, vid, site, "group", tenant FROM vlans WHERE workspace = ?',
+            [workspace],
+        ).fetchall()
+    }
+    seen: dict[tuple[int, str, str], PlanItem] = {}
+    found: list[FoundConflict] = []
+    for item in vlans:
+        record: VlanRecord = item.record
+        key = (record.vid, record.site, record.group)
+        scope = f"site {record.site!r}" if record.site else "the global scope"
+        if record.group:
+            scope += f", group {record.group!r}"
+        subject = f"vlan {record.vid}"
+        if key in stored:
+            vlan_id, tenant = stored[key]
+            message = (
+                f"VLAN {record.vid} already exists in {scope} as {vlan_id}; skip "
+                f"the row or merge it into {vlan_id}"
+            )
+            existing: dict[str, Any] = {"in": "store", "id": vlan_id, "owner": tenant}
+            found.append(_conflict("duplicate", item, subject, message, existing))
+            found += _owner_conflict(item, subject, record.owner, tenant, existing)
+        elif key in seen:
+            first = seen[key]
+            message = (
+                f"VLAN {record.vid} in {scope} repeats line {first.line}; skip this "
+                f"row or merge it into line {first.line}"
+            )
+            existing = {
+                "in": "file",
+                "line": first.line,
+                "item": first.index,
+            }
+            found.append(_conflict("duplicate", item, subject, message, existing))
+        else:
+            seen[key] = item
+    return found
+
+
+def _device_conflicts(
+    items: Sequence[PlanItem], stored: set[str]
+) -> list[FoundConflict]:
+    seen: dict[str, PlanItem] = {}
+    found: list[FoundConflict] = []
+    for item in items:
+        if item.kind != "device":
+            continue
+        record: DeviceRecord = item.record
+        name = record.name.lower()
+        if name in stored:
+            message = (
+                f"a device named {record.name!r} already exists; skip the row or "
+                "merge it into the existing device"
+            )
+            existing: dict[str, Any] = {"in": "store", "name": record.name}
+            found.append(
+                _conflict("duplicate_hostname", item, record.name, message, existing)
+            )
+        elif name in seen:
+            first = seen[name]
+            message = (
+                f"device name {record.name!r} repeats line {first.line}; rename one "
+                "of them in the source, or skip this row"
+            )
+            existing = {
+                "in": "file",
+                "line": first.line,
+                "item": first.index,
+            }
+            found.append(
+                _conflict("duplicate_hostname", item, record.name, message, existing)
+            )
+        else:
+            seen[name] = item
+    return found
+
+
+# Resolutions
+
+
+def apply_resolutions(
+    items: Mapping[int, PlanItem] | Sequence[PlanItem],
+    conflicts: Sequence[FoundConflict],
+    chosen: dict[str, str],
+) -> None:
+    """Set each item's action from the resolution of its conflicts.
+
+    Parameters
+    ----------
+    items : list of PlanItem
+        The plan; items are changed in place.
+    conflicts : sequence of FoundConflict
+        The conflicts of the plan.
+    chosen : dict of str to str
+        Resolutions by conflict key; a conflict without one takes its
+        suggestion.
+    """
+    owner_choice: dict[int, str] = {}
+    for conflict in conflicts:
+        if conflict.kind == "ownership_mismatch":
+            owner_choice[conflict.item] = chosen.get(conflict.key, conflict.suggestion)
+    for conflict in conflicts:
+        resolution = chosen.get(conflict.key, conflict.suggestion)
+        item = items[conflict.item]
+        if conflict.kind == "ownership_mismatch":
+            continue
+        if resolution == "skip":
+            item.action = "skip"
+        elif resolution == "merge":
+            _merge(items, item, conflict.existing)
+            item.use_imported_owner = owner_choice.get(item.index) == "use_imported"
+        elif resolution == "mark_as_child":
+            _mark_as_child(item, conflict.existing)
+
+
+def _merge(
+    items: Mapping[int, PlanItem] | Sequence[PlanItem],
+    item: PlanItem,
+    existing: dict[str, Any],
+) -> None:
+    if item.action == "skip":
+        return
+    if existing.get("in") == "store":
+        item.action = "update"
+        item.target_id = existing.get("id")
+        item.target = existing
+        return
+    first = items[existing["item"]]
+    first.merged.append(item.index)
+    item.action = "skip"
+
+
+def _mark_as_child(item: PlanItem, existing: dict[str, Any]) -> None:
+    if existing.get("role") == "existing_outer":
+        item.containerize.extend(existing["ids"][:1])
+    else:
+        item.record = dataclasses.replace(item.record, is_container=True)

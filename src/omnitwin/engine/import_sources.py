@@ -1,0 +1,301 @@
+"""Choose the parser of an import source and run it on the uploaded bytes.
+
+Each source accepts the file formats its vendor exports; JSON is recognised
+by its first character (``[`` or ``{``, after an optional byte order mark):
+
+==========  ==========================================================
+source      formats
+==========  ==========================================================
+csv         the omnitwin subnet CSV (a ``cidr`` column), or a device
+            CSV (``name`` with ``role``, ``site`` ...) or an interface
+            CSV (``device`` and ``name``) in NetBox's bulk import layout
+infoblox    NIOS CSV, or a WAPI JSON response (or a list of pages)
+bluecat     Gateway CSV layouts, or entity JSON
+phpipam     the documented CSV layouts, or REST API JSON: a response
+            ``{"data": [...]}`` or ``{"subnets": [...], "addresses": [...]}``
+netbox      ``manage.py dumpdata`` JSON
+==========  ==========================================================
+
+NetBox device names are unique per site only. When one name is used at
+several sites (the demo data has three patch panels named ``PP:MDF``), each
+of those devices is renamed ``<name>.<site slug>`` before parsing, so that
+its ports and cables keep pointing at the right device.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnitwin.engine.importers import (
+    DeviceRecord,
+    InterfaceRecord,
+    ParseResult,
+    RowError,
+    parse_bluecat_csv,
+    parse_bluecat_json,
+    parse_generic_csv,
+    parse_infoblox_csv,
+    parse_infoblox_wapi,
+    parse_netbox_dump,
+    parse_phpipam_api,
+    parse_phpipam_csv,
+    read_table,
+)
+from omnitwin.engine.importers.csvutil import CsvRow, surplus_error
+from omnitwin.engine.importers.records import check_field, parse_mac
+from omnitwin.errors import ValidationError
+
+__all__ = ["SOURCES", "Parsed", "parse_source", "qualify_netbox_device_names"]
+
+#: Import sources, as ``start(ctx, source, ...)`` names them.
+SOURCES = ("csv", "infoblox", "bluecat", "phpipam", "netbox")
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A parse result plus values the records have no field for, by line."""
+
+    result: ParseResult
+    layout: str
+    extras: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+def parse_source(source: str, data: bytes) -> Parsed:
+    """Parse ``data`` with the parser of ``source``, detecting JSON or CSV.
+
+    Parameters
+    ----------
+    source : str
+        One of :data:`SOURCES`.
+    data : bytes
+        The uploaded file.
+
+    Returns
+    -------
+    Parsed
+        Records, row errors, skipped rows and the detected layout.
+
+    Raises
+    ------
+    ValidationError
+        The source is unknown, the JSON is invalid, or the file as a whole
+        is unusable (see :mod:`omnitwin.engine.importers`).
+
+    Examples
+    --------
+    >>> parse_source("csv", b"cidr\\n10.0.0.0/24\\n").result.records[0].cidr
+    '10.0.0.0/24'
+    """
+    is_json = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")
+    if source == "csv":
+        return _parse_csv(data)
+    if source == "netbox":
+        document = _load_json(data)
+        return Parsed(parse_netbox_dump(qualify_netbox_device_names(document)), "dump")
+    if source == "infoblox":
+        if is_json:
+            return Parsed(parse_infoblox_wapi(_load_json(data)), "wapi")
+        return Parsed(parse_infoblox_csv(data), "csv")
+    if source == "bluecat":
+        if is_json:
+            return Parsed(parse_bluecat_json(_load_json(data)), "json")
+        return Parsed(parse_bluecat_csv(data), "csv")
+    if source == "phpipam":
+        if is_json:
+            return Parsed(_parse_phpipam_json(_load_json(data)), "api")
+        return Parsed(parse_phpipam_csv(data), "csv")
+    message = f"unknown import source {source!r}; use one of {', '.join(SOURCES)}"
+    raise ValidationError(message, details={"source": source})
+
+
+def _load_json(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        message = f"the file is not UTF-8 ({exc}); save it as UTF-8 and retry"
+        raise ValidationError(message) from exc
+    except json.JSONDecodeError as exc:
+        message = (
+            f"invalid JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}; "
+            "export the file again"
+        )
+        raise ValidationError(message, details={"line": exc.lineno}) from exc
+
+
+def _parse_phpipam_json(document: Any) -> ParseResult:
+    if isinstance(document, dict) and (
+        "subnets" in document or "addresses" in document
+    ):
+        return parse_phpipam_api(
+            document.get("subnets") or [], document.get("addresses") or []
+        )
+    items = document.get("data") if isinstance(document, dict) else document
+    if isinstance(items, dict):
+        items = [items]
+    items = [item for item in items or [] if isinstance(item, dict)]
+    if items and all("mask" in item for item in items):
+        return parse_phpipam_api(items, [])
+    return parse_phpipam_api([], items)
+
+
+# NetBox
+
+
+def qualify_netbox_device_names(document: Any) -> Any:
+    """Rename NetBox devices that share a name across sites to ``<name>.<site>``.
+
+    ``<site>`` is the site's slug. The document is copied, not changed.
+
+    Examples
+    --------
+    >>> dump = [
+    ...     {"model": "dcim.site", "pk": 1, "fields": {"slug": "a"}},
+    ...     {"model": "dcim.site", "pk": 2, "fields": {"slug": "b"}},
+    ...     {"model": "dcim.device", "pk": 7, "fields": {"name": "pp", "site": 1}},
+    ...     {"model": "dcim.device", "pk": 8, "fields": {"name": "pp", "site": 2}},
+    ... ]
+    >>> [d["fields"]["name"] for d in qualify_netbox_device_names(dump)[2:]]
+    ['pp.a', 'pp.b']
+    """
+    if not isinstance(document, list):
+        return document
+    devices = [
+        item
+        for item in document
+        if isinstance(item, dict) and item.get("model") == "dcim.device"
+    ]
+    device_ids = {id(d) for d in devices}
+    names = Counter(str((d.get("fields") or {}).get("name") or "") for d in devices)
+    repeated = {name for name, count in names.items() if name and count > 1}
+    if not repeated:
+        return document
+    slugs: dict[Any, str] = defaultdict(str)
+    for item in document:
+        if isinstance(item, dict) and item.get("model") == "dcim.site":
+            slugs[item.get("pk")] = str((item.get("fields") or {}).get("slug") or "")
+    copied = []
+    for item in document:
+        fields = item.get("fields") if isinstance(item, dict) else None
+        if id(item) in device_ids and fields and fields.get("name") in repeated:
+            site = slugs[fields.get("site")] or f"site-{fields.get('site')}"
+            fields = {**fields, "name": f"{fields['name']}.{site}"}
+            item = {**item, "fields": fields}
+        copied.append(item)
+    return copied
+
+
+# Device and interface CSV layouts
+
+_DEVICE_COLUMNS = (
+    "name", "role", "site", "rack", "serial", "platform", "tenant",
+    "device_type", "type", "status", "description",
+)  # fmt: skip
+_INTERFACE_COLUMNS = (
+    "device", "name", "type", "enabled", "mgmt_only", "mac_address", "mac",
+    "mtu", "description",
+)  # fmt: skip
+
+
+def _parse_csv(data: bytes) -> Parsed:
+    table = read_table(data)
+    headers = set(table.headers)
+    if "cidr" in headers:
+        return Parsed(parse_generic_csv(data), "subnets")
+    columns: tuple[str, ...]
+    if {"device", "name"} <= headers:
+        layout, columns = "interfaces", _INTERFACE_COLUMNS
+    elif "name" in headers:
+        layout, columns = "devices", _DEVICE_COLUMNS
+    else:
+        return Parsed(parse_generic_csv(data), "subnets")
+    unknown = sorted(headers - set(columns))
+    if unknown:
+        message = (
+            f"unknown column {unknown[0]!r} in a {layout} CSV; the columns are "
+            f"{', '.join(columns)}"
+        )
+        raise ValidationError(message, details={"header": unknown[0]})
+    parsed = Parsed(ParseResult(total_rows=len(table.rows)), layout)
+    for row in table.rows:
+        error = surplus_error(row, len(table.headers))
+        if error is not None:
+            parsed.result.errors.append(error)
+        elif layout == "devices":
+            _device_row(parsed, row)
+        else:
+            _interface_row(parsed, row)
+    return parsed
+
+
+def _device_row(parsed: Parsed, row: CsvRow) -> None:
+    if not row.get("name"):
+        message = "name is empty; give the device name"
+        parsed.result.errors.append(RowError(row.line, "name", "", message))
+        return
+    tenant = row.get("tenant")
+    record = DeviceRecord(
+        row.line,
+        row.get("name"),
+        role=row.get("role").lower(),
+        site=row.get("site"),
+        rack=row.get("rack"),
+        serial=row.get("serial"),
+        platform=row.get("platform"),
+        tenant=f"tenant:{tenant}" if tenant and ":" not in tenant else tenant,
+        device_type=row.get("device_type") or row.get("type"),
+        status=row.get("status"),
+    )
+    parsed.result.records.append(record)
+    if row.get("description"):
+        parsed.extras[row.line] = {"description": row.get("description")}
+
+
+def _flag(errors: list[RowError], row: CsvRow, name: str, default: bool) -> bool:
+    text = row.get(name).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return default if not text else False
+    message = f"{name} {row.get(name)!r} is not true or false; write TRUE or FALSE"
+    errors.append(RowError(row.line, name, row.get(name), message))
+    return default
+
+
+def _interface_row(parsed: Parsed, row: CsvRow) -> None:
+    errors: list[RowError] = []
+    for required in ("device", "name"):
+        if not row.get(required):
+            message = f"{required} is empty; give the interface's {required}"
+            errors.append(RowError(row.line, required, "", message))
+    enabled = _flag(errors, row, "enabled", True)
+    mgmt_only = _flag(errors, row, "mgmt_only", False)
+    mac_text = row.get("mac_address") or row.get("mac")
+    mac = (
+        check_field(errors, row.line, "mac_address", mac_text, parse_mac)
+        if mac_text
+        else ""
+    )
+    mtu_text = row.get("mtu")
+    if mtu_text and not mtu_text.isdigit():
+        message = f"mtu {mtu_text!r} is not a whole number of bytes, e.g. 1500"
+        errors.append(RowError(row.line, "mtu", mtu_text, message))
+    if errors:
+        parsed.result.errors.extend(errors)
+        return
+    record = InterfaceRecord(
+        row.line,
+        row.get("device"),
+        row.get("name"),
+        type=row.get("type"),
+        enabled=enabled,
+        mgmt_only=mgmt_only,
+        mac=mac or "",
+        mtu=int(mtu_text) if mtu_text else None,
+        description=row.get("description"),
+    )
+    parsed.result.records.append(record)
