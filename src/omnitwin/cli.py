@@ -21,6 +21,7 @@ from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
 from omnitwin.engine import ingest
 from omnitwin.errors import OmniTwinError, ValidationError
+from omnitwin.notebook.report import add_report_command
 from omnitwin.sample import SampleNetwork, generate_fabric
 
 __all__ = ["load_sample", "main"]
@@ -62,6 +63,9 @@ def load_sample(client: Client, network: SampleNetwork) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from omnitwin.client._devices import load_sample_devices
+    from omnitwin.engine.ingest import sample_detected_state
+
     started = time.perf_counter()
     network = generate_fabric(
         sites=args.sites,
@@ -69,46 +73,143 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         leaves=args.leaves,
         servers_per_leaf=args.servers,
     )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with Client(f"local:{args.db}") as client:
         created = load_sample(client, network)
+        devices = load_sample_devices(client, network)
+        for getters in sample_detected_state(network):
+            client.discovery.ingest("napalm", getters)
         summary = network.summary()
         print(f"omnitwin {__version__}: sample twin in {args.db}")
         print(
             f"  sites {summary['sites']}, devices {summary['devices']} "
             f"{summary['roles']}, links {summary['links']}"
         )
-        print(f"  subnets: {created} created, {client.subnets.list().total} stored")
-        print("\nSite blocks (utilization of allocated and reserved children):")
-        for site_block in client.subnets.list(purpose="site block", vrf="global"):
-            detail = client.subnets.get(site_block.id)
-            print(
-                f"  {site_block.cidr:<22} {site_block.tags.get('region', ''):<14} "
-                f"{detail.used_ips:>7}/{detail.total_ips:<7} "
-                f"{detail.utilization:6.1%}"
-            )
-        first_site = network.sites[0]
-        pool = next(iter(client.subnets.list(purpose=f"{first_site} service pool")))
-        free = client.subnets.available(24, subnet_id=pool.id, limit=4)
         print(
-            f"\nFree /24 blocks in {pool.cidr} ({first_site} service pool): "
-            f"{free.total_free} in all; first {', '.join(free.blocks)}"
+            f"  subnets: {created} created, {client.subnets.list().total} stored; "
+            f"devices: {devices} created"
         )
-        allocated = client.subnets.allocate(
-            24,
-            subnet_id=pool.id,
-            purpose="payments service",
-            intent="demo: allocate a /24 for payments",
+        _print_ipam(client, network)
+        drift_rows = _print_drift(client)
+        target = args.target or f"leaf-02.{network.sites[0]}"
+        radius = client.topology.blast_radius(target)
+        print(
+            f"\nBlast radius of {target}: {len(radius.hostnames)} devices "
+            f"({', '.join(radius.hostnames[:6])}"
+            f"{', ...' if len(radius.hostnames) > 6 else ''}), "
+            f"{len(radius.subnet_cidrs)} subnets, {len(radius.sites)} sites affected"
         )
-        print(f"Allocated {allocated.cidr} ({allocated.id}) for the payments service")
+        drift_page = out / "drift-summary.html"
+        _write_drift_page(drift_page, drift_rows, client.drift.links())
+        print(f"\nDrift summary written to {drift_page.resolve()}")
         verification = client.audit.verify()
         state = "intact" if verification.ok else f"BROKEN: {verification.reason}"
         print(f"Audit trail: {verification.checked} events, hash chain {state}")
-    print(f"\nDone in {time.perf_counter() - started:.1f} s. Open the database with:")
+    # The report's kernel opens the database in another process, so this
+    # process must have closed it first.
+    report = out / "blast-radius.html"
+    if _write_report(args, target, report):
+        print(f"Blast-radius report written to {report.resolve()}")
     print(
-        f"  python -c \"import omnitwin; c = omnitwin.connect('local:{args.db}'); "
-        'print(c.subnets.list().total)"'
+        f"\nDone in {time.perf_counter() - started:.1f} s. Explore the twin in "
+        "JupyterLab with: jupyter lab notebooks/"
     )
     return 0
+
+
+def _print_ipam(client: Client, network: SampleNetwork) -> None:
+    print("\nSite blocks (utilization of allocated and reserved children):")
+    for site_block in client.subnets.list(purpose="site block", vrf="global"):
+        detail = client.subnets.get(site_block.id)
+        print(
+            f"  {site_block.cidr:<18} {site_block.tags.get('region', ''):<10} "
+            f"{_count(detail.used_ips):>9} of {_count(detail.total_ips):<9} "
+            f"{detail.utilization:7.2%}"
+        )
+    first_site = network.sites[0]
+    pool = next(iter(client.subnets.list(purpose=f"{first_site} service pool")))
+    free = client.subnets.available(24, subnet_id=pool.id, limit=4)
+    print(
+        f"Free /24 blocks in {pool.cidr} ({first_site} service pool): "
+        f"{free.total_free} in all; first {', '.join(free.blocks)}"
+    )
+
+
+def _print_drift(client: Client) -> list[dict[str, Any]]:
+    rows = []
+    for event in client.drift.events(status="open", per_page=200):
+        rows.append(
+            {
+                "device": event.hostname or event.device_id,
+                "field": event.field,
+                "twin": event.twin_value,
+                "detected": event.actual_value,
+                "since": event.detected_at,
+            }
+        )
+    drifting = client.devices.list(has_drift=True, per_page=200)
+    print(f"\nDrift: {len(rows)} open events on {drifting.total} devices")
+    for row in rows[:8]:
+        print(
+            f"  {row['device']:<18} {row['field']:<34} twin={_short(row['twin'])} "
+            f"detected={_short(row['detected'])}"
+        )
+    return rows
+
+
+def _short(value: Any, width: int = 28) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _write_drift_page(
+    path: Path, rows: list[dict[str, Any]], links: dict[str, Any]
+) -> None:
+    import html
+
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["device", "field", "twin", "detected", "since"])
+    for column in ("twin", "detected"):
+        frame[column] = frame[column].map(lambda v: json.dumps(v, default=str))
+    link_rows = [
+        {
+            "kind": kind,
+            "a": link.a,
+            "port_a": link.port_a,
+            "b": link.b,
+            "port_b": link.port_b,
+        }
+        for kind, items in links.items()
+        for link in items
+    ]
+    link_frame = pd.DataFrame(link_rows, columns=["kind", "a", "port_a", "b", "port_b"])
+    body = (
+        "<h1>omnitwin drift summary</h1>"
+        f"<p>{len(frame)} open drift events. Generated {html.escape(time.ctime())}.</p>"
+        "<h2>Missing and unexpected links</h2>"
+        + link_frame.to_html(index=False)
+        + "<h2>Open drift events</h2>"
+        + frame.to_html(index=False)
+    )
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(
+        f"<!doctype html><meta charset='utf-8'><title>omnitwin drift"
+        f"</title><body>{body}</body>"
+    )
+    temporary.replace(path)
+
+
+def _write_report(args: argparse.Namespace, target: str, out: Path) -> bool:
+    """Run the blast-radius report notebook if the notebook layer is installed."""
+    try:
+        from omnitwin.notebook.report import render_report
+    except ImportError:
+        print("(install omnitwin[notebook] to also write the blast-radius report)")
+        return False
+    render_report("blast-radius", target, out, db=args.db)
+    return True
 
 
 def _cmd_subnets(args: argparse.Namespace) -> int:
@@ -195,6 +296,15 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--spines", type=int, default=2, help="spines per site")
     demo.add_argument("--leaves", type=int, default=4, help="leaves per site")
     demo.add_argument("--servers", type=int, default=2, help="servers per leaf")
+    demo.add_argument(
+        "--out",
+        default="out",
+        help="folder for the HTML reports (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--target",
+        help="device whose blast radius to report (default: leaf-02 of the first site)",
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     subnets = commands.add_parser(
@@ -240,6 +350,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_import_command(commands, default_db=DEFAULT_DB)
     ingest.add_cli_commands(commands)
+    add_report_command(commands)
     return parser
 
 

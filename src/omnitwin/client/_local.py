@@ -74,6 +74,7 @@ class LocalBackend:
     def __init__(self, engine: Engine, context: Context) -> None:
         self.engine = engine
         self.context = context
+        self.closed = False
 
     def call(self, operation: str, params: dict[str, Any]) -> Any:
         """Run one operation and return its result."""
@@ -87,6 +88,7 @@ class LocalBackend:
         return await asyncio.to_thread(self.call, operation, params)
 
     def close(self) -> None:
-        """Close the engine when it holds a private in-memory database."""
-        if self.engine.path == ":memory:":
-            self.engine.close()
+        """Release the engine; the last client of a database closes it."""
+        if not self.closed:
+            self.closed = True
+            self.engine.release()

@@ -62,11 +62,20 @@ class Engine:
         self.vlans = VlanService(self.store, self.audit)
         self.imports = ImportService(self)
         self.closed = False
+        self.users = 0
 
     @property
     def path(self) -> str:
         """The database path, or ``":memory:"``."""
         return self.store.path
+
+    def release(self) -> None:
+        """Drop one user taken by :func:`open_engine`; close when none is left."""
+        with _registry_lock:
+            self.users = max(0, self.users - 1)
+            last = self.users == 0
+        if last:
+            self.close()
 
     def close(self) -> None:
         """Close the database and forget this engine in the open-engine registry."""
@@ -89,9 +98,13 @@ def open_engine(path: str | Path = ":memory:", *, read_only: bool = False) -> En
     engine. Asking for ``read_only`` on a file that this process already has
     open for writing returns that engine: it can read, and the caller simply
     does not write. ``":memory:"`` always opens a new, private database.
+    Each call counts as one user; :meth:`Engine.release` closes the engine
+    when its last user lets go.
     """
     if str(path) == ":memory:":
-        return Engine(":memory:", read_only=read_only)
+        engine = Engine(":memory:", read_only=read_only)
+        engine.users = 1
+        return engine
     key = str(Path(path).expanduser().resolve())
     with _registry_lock:
         engine = _open_engines.get(key)
@@ -102,7 +115,9 @@ def open_engine(path: str | Path = ":memory:", *, read_only: bool = False) -> En
                     "client first to open it for writing"
                 )
                 raise ValidationError(message, details={"path": key})
+            engine.users += 1
             return engine
         engine = Engine(key, read_only=read_only)
+        engine.users = 1
         _open_engines[key] = engine
         return engine
