@@ -225,6 +225,15 @@ class Page(Generic[T]):
         meta = {"total": self.total, "page": self.page, "per_page": self.per_page}
         return {"data": [_to_json(item) for item in self.data], "meta": meta}
 
+    def to_pandas(self) -> Any:
+        """Return this page's records as a DataFrame with explicit dtypes.
+
+        See :func:`omnitwin.notebook.loaders.to_pandas` for the columns.
+        """
+        from omnitwin.notebook.loaders import to_pandas
+
+        return to_pandas(self.data)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any], item_type: type[T]) -> Page[T]:
         """Build a page from the API shape, converting each item."""

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 import omnitwin
-from conftest import data_file, load_cases
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 from omnitwin.engine.import_sources import qualify_netbox_device_names
 from omnitwin.engine.importers import CableRecord, parse_netbox_dump
 from omnitwin.errors import Conflict, ValidationError
 from omnitwin.models import ImportJob
+from testdata import data_file, load_cases
 
 NETBOX = ("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")
 DATA_PORTS = {"interface", "frontport", "rearport", "consoleport", "powerport",

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import omnitwin
-from conftest import data_file
 from omnitwin.cli import main
 from omnitwin.engine.context import Context
 from omnitwin.engine.discovery import (
@@ -20,6 +19,7 @@ from omnitwin.engine.discovery import (
 )
 from omnitwin.engine.engine import Engine
 from omnitwin.errors import ValidationError
+from testdata import data_file
 
 
 def nmap_text(name: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import omnitwin
-from conftest import data_file
 from omnitwin.client._devices import load_sample_devices, sample_detected_state
 from omnitwin.engine.context import Context
 from omnitwin.engine.discovery import parse_nmap_xml
@@ -13,6 +12,7 @@ from omnitwin.engine.engine import Engine
 from omnitwin.engine.jobs import Job
 from omnitwin.errors import NotFound, ValidationError
 from omnitwin.sample import generate_fabric
+from testdata import data_file
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import networkx as nx
 import pytest
 from _topodata import brute_force, cut_off_groups, device_multigraph
 
-from conftest import data_file, load_cases
 from omnitwin.engine.context import Context
 from omnitwin.engine.discovery import Neighbor, Observation, normalize_interface
 from omnitwin.engine.engine import Engine
 from omnitwin.errors import Duplicate, NodeNotFound, NoPath, NotFound, ValidationError
 from omnitwin.sample import generate_fabric
+from testdata import data_file, load_cases
 
 _HOSTNAME = re.compile(r"^hostname (\S+)$")
 _INTERFACE = re.compile(r"^interface (\S+)$")

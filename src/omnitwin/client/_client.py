@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from omnitwin.client._agents import Agents, AsyncAgents
 from omnitwin.client._devices import (
     AsyncDevices,
     AsyncDiscovery,
@@ -46,7 +47,7 @@ __all__ = ["AsyncClient", "Client", "connect"]
 
 
 class Backend(Protocol):
-    """What a client needs from a backend."""
+    """The operations a client needs from a backend."""
 
     def call(self, operation: str, params: dict[str, Any]) -> Any: ...
 
@@ -191,6 +192,28 @@ class Subnets(_Namespace):
             "subnets.available_addresses", {"id": subnet_id, "limit": limit}
         )
         return result
+
+    def to_pandas(
+        self,
+        *,
+        within: str | None = None,
+        status: str | None = None,
+        vrf: str | None = None,
+    ) -> Any:
+        """Return every matching subnet as a DataFrame (dtypes as in the loaders).
+
+        The embedded engine answers with one bulk query; a backend without
+        the ``subnets.export`` operation (the HTTP API, for now) is read page
+        by page instead.
+        """
+        from omnitwin.notebook.loaders import subnets_frame, to_pandas
+
+        params = _params(within=within, status=status, vrf=vrf)
+        try:
+            frame = self._call("subnets.export", params)
+        except KeyError:
+            return to_pandas(builtins.list(self.iter(**params)), kind="Subnet")
+        return subnets_frame(frame)
 
 
 class Addresses(_Namespace):
@@ -528,6 +551,7 @@ class Client(_ClientBase):
         self.discovery = Discovery(self._backend)
         self.topology = Topology(self._backend)
         self.imports = Imports(self._backend)
+        self.agents = Agents(self._backend)
 
     def close(self) -> None:
         """Release the backend."""
@@ -565,10 +589,15 @@ class AsyncClient(_ClientBase):
         self.discovery = AsyncDiscovery(self._backend)
         self.topology = AsyncTopology(self._backend)
         self.imports = AsyncImports(self._backend)
+        self.agents = AsyncAgents(self._backend)
 
     async def aclose(self) -> None:
-        """Release the backend."""
-        self._backend.close()
+        """Release the backend, awaiting its async close when it has one."""
+        aclose = getattr(self._backend, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            self._backend.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -31,7 +31,7 @@ def _start_params(
         path = Path(file).expanduser()
         data = path.read_bytes()
         filename = filename or path.name
-    params: dict[str, Any] = {"source": source, "data": data, "dry_run": dry_run}
+    params: dict[str, Any] = {"source": source, "file": data, "dry_run": dry_run}
     if filename is not None:
         params["filename"] = filename
     if options is not None:

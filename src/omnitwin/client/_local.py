@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from omnitwin.client._local_agents import AGENT_OPERATIONS
 from omnitwin.client._local_devices import DEVICE_OPERATIONS
 from omnitwin.client._local_imports import IMPORT_OPERATIONS
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
+from omnitwin.engine.subnet_export import export_subnets
 
 __all__ = ["LOCAL_OPERATIONS", "LocalBackend"]
 
@@ -61,6 +63,9 @@ LOCAL_OPERATIONS: dict[str, _Handler] = {
 }
 LOCAL_OPERATIONS.update(IMPORT_OPERATIONS)
 LOCAL_OPERATIONS.update(DEVICE_OPERATIONS)
+LOCAL_OPERATIONS.update(AGENT_OPERATIONS)
+# Bulk DataFrame export for notebooks; the HTTP API has no route for it yet.
+LOCAL_OPERATIONS["subnets.export"] = lambda e, c, p: export_subnets(e, c, **p)
 
 
 class LocalBackend:

@@ -29,7 +29,8 @@ def _discovery_ingest(engine: Engine, ctx: Context, p: dict[str, Any]) -> Any:
 
 
 def _topology_add_link(engine: Engine, ctx: Context, p: dict[str, Any]) -> Any:
-    ends = [p.pop(name) for name in ("a", "port_a", "b", "port_b")]
+    # Ports are optional over HTTP, where a missing port means no port.
+    ends = [p.pop("a"), p.pop("port_a", None), p.pop("b"), p.pop("port_b", None)]
     return engine.topology.add_link(ctx, *ends, **p)
 
 

@@ -17,7 +17,7 @@ def _start(engine: Engine, ctx: Context, p: dict[str, Any]) -> Any:
     return engine.imports.start(
         ctx,
         p["source"],
-        p["data"],
+        p["file"],
         dry_run=p.get("dry_run", False),
         filename=p.get("filename"),
         options=p.get("options"),

@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from omnitwin.engine.addresses import AddressService
+from omnitwin.engine.agent.runtime import AgentRuntime
 from omnitwin.engine.audit import AuditLog
 from omnitwin.engine.devices import DeviceService
 from omnitwin.engine.driftstore import DriftService
@@ -61,6 +62,7 @@ class Engine:
         )
         self.vlans = VlanService(self.store, self.audit)
         self.imports = ImportService(self)
+        self.agents = AgentRuntime(self)
         self.closed = False
         self.users = 0
 
@@ -72,7 +74,9 @@ class Engine:
     def release(self) -> None:
         """Drop one user taken by :func:`open_engine`; close when none is left."""
         with _registry_lock:
-            self.users = max(0, self.users - 1)
+            if self.users == 0:
+                return  # built directly, not by open_engine: its owner closes it
+            self.users -= 1
             last = self.users == 0
         if last:
             self.close()
@@ -102,9 +106,9 @@ def open_engine(path: str | Path = ":memory:", *, read_only: bool = False) -> En
     when its last user lets go.
     """
     if str(path) == ":memory:":
-        engine = Engine(":memory:", read_only=read_only)
-        engine.users = 1
-        return engine
+        private = Engine(":memory:", read_only=read_only)
+        private.users = 1
+        return private
     key = str(Path(path).expanduser().resolve())
     with _registry_lock:
         engine = _open_engines.get(key)

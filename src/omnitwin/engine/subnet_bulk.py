@@ -3,10 +3,10 @@
 Creating subnets one at a time costs several queries each. For imports and
 large loads, :func:`plan_bulk` sorts the new subnets together with the stored
 ones of the same VRF by (first address, size descending) and sweeps them with
-a stack of enclosing intervals. Because CIDR blocks either nest or are
-disjoint, the top of the stack is always the smallest stored or new subnet
-that contains the current one, which gives duplicates, overlaps (nesting in a
-subnet that is not a container) and parents in O(n log n).
+a stack of enclosing intervals. CIDR blocks either nest or are disjoint, so
+the top of the stack is always the smallest stored or new subnet that
+contains the current one. One pass therefore finds duplicates, overlaps
+(nesting in a subnet that is not a container) and parents in O(n log n).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class _Entry:
 
 @dataclass(slots=True)
 class BulkPlan:
-    """What a bulk create will write: new subnets and parent changes."""
+    """The writes of a bulk create: new subnets and parent changes."""
 
     subnets: list[Subnet] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)

@@ -255,7 +255,11 @@ class SubnetService:
                 "WHERE workspace = ? AND subnet_id = ?",
                 [workspace, row.subnet.id],
             )
-            used = int(covered[0] if covered else 0) + int(direct[0] if direct else 0)
+            used = 0
+            if covered:
+                used += int(covered[0])
+            if direct:
+                used += int(direct[0])
             return total, min(used, total)
         total = cidr.usable_address_count(network, pool=row.subnet.is_pool)
         low, high = row.first, row.last
