@@ -154,7 +154,10 @@ class AgentRuntime:
         session = self.session(ctx, session_id)
         with self._lock:
             live = session_id in self._live
-        if after_seq < 0 or (after_seq >= session.events and not live):
+        beyond_end = after_seq > session.events or (
+            after_seq == session.events and not live
+        )
+        if after_seq < 0 or beyond_end:
             message = (
                 f"after_seq {after_seq} leaves nothing to replay: session "
                 f"{session_id} has events 1 to {session.events}; use 0 to "
@@ -175,7 +178,12 @@ class AgentRuntime:
             yield event
         if buffer is not None:
             async for event in buffer.follow(last):
+                last = event["seq"]
                 yield event
+        if last == after_seq:
+            # The command ended between the check in events() and this replay.
+            message = f"after_seq {after_seq} leaves nothing to replay"
+            raise ValidationError(message, details={"after_seq": after_seq})
 
     # -- running commands ------------------------------------------------------
 
