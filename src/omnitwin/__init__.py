@@ -43,6 +43,21 @@ from omnitwin.models import (
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(shell: object) -> None:
+    """Register the ``%omnitwin`` magics: ``%load_ext omnitwin``."""
+    from omnitwin.notebook.magics import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: object) -> None:
+    """Remove the ``%omnitwin`` magics: ``%unload_ext omnitwin``."""
+    from omnitwin.notebook.magics import unload_ipython_extension as unload
+
+    unload(shell)
+
+
 __all__ = [
     "Address",
     "AsyncClient",

@@ -21,6 +21,7 @@ from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
 from omnitwin.engine import ingest
 from omnitwin.errors import OmniTwinError, ValidationError
+from omnitwin.notebook.report import add_report_command
 from omnitwin.sample import SampleNetwork, generate_fabric
 from omnitwin.server import add_server_commands
 
@@ -351,6 +352,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_import_command(commands, default_db=DEFAULT_DB)
     add_server_commands(commands)
     ingest.add_cli_commands(commands)
+    add_report_command(commands)
     return parser
 
 

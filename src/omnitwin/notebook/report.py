@@ -1,0 +1,395 @@
+"""Headless reports: run a parameterised notebook into one offline HTML file.
+
+``omnitwin report blast-radius TARGET --out report.html`` injects the
+parameters after the notebook's cell tagged ``parameters``, as papermill
+does. It executes the notebook with nbclient and exports it with nbconvert.
+The widget JavaScript (require.js, ``@jupyter-widgets/html-manager`` and
+``jupyter-cytoscape``, vendored from npm) is inlined, so the file renders
+its topology widget with no network access. The page also records its inputs: the
+database path, its SHA-256 and object counts, the parameters and the package
+versions, visibly and as JSON in ``<script id="omnitwin-report-inputs">``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import hashlib
+import html
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omnitwin.notebook._assets import asset_path
+from omnitwin.notebook._optional import require
+
+__all__ = [
+    "REPORTS",
+    "add_report_command",
+    "inject_parameters",
+    "render_blast_radius_report",
+    "render_report",
+]
+
+logger = logging.getLogger(__name__)
+
+REPORTS = {"blast-radius": "blast-radius-report.ipynb"}
+
+_PACKAGES = (
+    "omnitwin",
+    "duckdb",
+    "pandas",
+    "networkx",
+    "ipywidgets",
+    "ipycytoscape",
+    "ipykernel",
+    "nbclient",
+    "nbconvert",
+    "matplotlib",
+)
+_REQUIRE_MARKER = "omnitwin-inline-require.js"
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>")
+
+
+def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> Any:
+    """Return a copy of ``notebook`` with a cell that sets ``parameters``.
+
+    The new cell, tagged ``injected-parameters``, goes right after the cell
+    tagged ``parameters`` (or first, if there is none), so that it overrides
+    the defaults. Values must be Python literals: str, int, float, bool, None.
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    >>> inject_parameters(nb, {"x": 2}).cells[0].source
+    '# Parameters\\nx = 2'
+    """
+    nbformat = require("nbformat")
+    lines = ["# Parameters"]
+    for name, value in parameters.items():
+        if not name.isidentifier():
+            raise ValueError(f"parameter name {name!r} is not a Python identifier")
+        if not isinstance(value, str | int | float | bool | type(None)):
+            raise TypeError(
+                f"parameter {name} has type {type(value).__name__}; "
+                "use str, int, float, bool or None"
+            )
+        lines.append(f"{name} = {value!r}")
+    cell = nbformat.v4.new_code_cell("\n".join(lines))
+    cell.metadata["tags"] = ["injected-parameters"]
+    result = copy.deepcopy(notebook)
+    position = 0
+    for index, existing in enumerate(result.cells):
+        if "parameters" in existing.get("metadata", {}).get("tags", []):
+            position = index + 1
+            break
+    result.cells.insert(position, cell)
+    return result
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _counts(client: Any) -> dict[str, int]:
+    return {
+        "subnets": client.subnets.list(per_page=1).total,
+        "devices": client.devices.list(per_page=1).total,
+        "open_drift_events": client.drift.events(status="open", per_page=1).total,
+        "audit_events": client.audit.list(per_page=1).total,
+        "links": len(client.topology.links()),
+    }
+
+
+def _snapshot_file(db: str, workdir: Path) -> tuple[dict[str, Any], Path]:
+    """Copy a database (and its WAL) into ``workdir``; return its record and copy.
+
+    The report reads the copy, so a process that holds the original open for
+    writing (which locks it) does not block the report's kernel. The copy is
+    opened once with write access, which replays the WAL into it.
+    """
+    import omnitwin
+
+    path = Path(db).expanduser().resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"database {path} not found; check --db")
+    copy = workdir / path.name
+    shutil.copyfile(path, copy)
+    snapshot: dict[str, Any] = {
+        "kind": "file",
+        "path": str(path),
+        "sha256": _sha256(path),
+        "bytes": path.stat().st_size,
+    }
+    wal = path.with_name(path.name + ".wal")
+    if wal.is_file():
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+        snapshot["wal_sha256"] = _sha256(wal)
+    with omnitwin.connect(f"local:{copy}") as client:
+        snapshot["counts"] = _counts(client)
+    return snapshot, copy
+
+
+def _snapshot_server(url: str, api_key: str | None) -> dict[str, Any]:
+    import omnitwin
+
+    with omnitwin.connect(url, api_key=api_key) as client:
+        return {"kind": "server", "url": url, "counts": _counts(client)}
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _inline_script(name: str) -> str:
+    text = asset_path(f"vendor/{name}").read_text(encoding="utf-8")
+    return "<script>\n" + text.replace("</script", "<\\/script") + "\n</script>"
+
+
+def _inputs_html(inputs: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th style='text-align:left;vertical-align:top'>{html.escape(key)}</th>"
+        f"<td><pre style='margin:0'>"
+        f"{html.escape(json.dumps(value, indent=1, sort_keys=True))}</pre></td></tr>"
+        for key, value in inputs.items()
+    )
+    data = json.dumps(inputs, sort_keys=True).replace("</", "<\\/")
+    return (
+        "<section id='omnitwin-report-inputs-table' style='margin:1em 2em'>"
+        "<h2>Report inputs</h2>"
+        "<p>Run the same command with these inputs to reproduce this report.</p>"
+        f"<table>{rows}</table></section>"
+        f"<script type='application/json' id='omnitwin-report-inputs'>{data}</script>"
+    )
+
+
+def _export(notebook: Any, inputs: Mapping[str, Any]) -> str:
+    exporter = require("nbconvert").HTMLExporter(template_name="lab")
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.require_js_url = _REQUIRE_MARKER
+    # The template inserts a script tag for the widget renderer; the real one
+    # is inlined below, so that tag gets a script that does nothing.
+    exporter.widget_renderer_url = "data:text/javascript,void%200"
+    body, _ = exporter.from_notebook_node(notebook)
+    tag = f'<script src="{_REQUIRE_MARKER}"></script>'
+    if tag not in body:
+        raise RuntimeError("the nbconvert template has no require.js script tag")
+    # Order matters. require.js comes first. jupyter-cytoscape's named define()
+    # follows, so the widget manager's require() call finds it without a CDN.
+    # The manager comes last and renders once the page has loaded.
+    scripts = "".join(
+        _inline_script(name)
+        for name in ("require.js", "jupyter-cytoscape.js", "html-manager-embed-amd.js")
+    )
+    body = body.replace(tag, scripts, 1)
+    # MathJax and other CDN scripts cannot load offline; the report needs none.
+    body = _REMOTE_SCRIPT.sub("", body)
+    return body.replace("<body", "<body data-omnitwin-report='1'", 1).replace(
+        "</main>", _inputs_html(inputs) + "</main>", 1
+    )
+
+
+def _inputs(
+    report: str, parameters: Mapping[str, Any], database: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "report": report,
+        "generated_at": datetime.datetime.now(datetime.UTC).isoformat(),
+        "parameters": dict(parameters),
+        "database": dict(database),
+        "versions": _versions(),
+        "command": "omnitwin report " + " ".join(_command_words(parameters, report)),
+    }
+
+
+def _execute(notebook: Any, workdir: Path, api_key: str | None, timeout: float) -> None:
+    """Run every cell of ``notebook`` in a fresh python3 kernel, in place."""
+    env = dict(os.environ)
+    if api_key:
+        env["OMNITWIN_API_KEY"] = api_key
+    runner = require("nbclient").NotebookClient(
+        notebook,
+        timeout=int(timeout),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    runner.execute(env=env)
+
+
+def render_report(
+    report: str,
+    target: str,
+    out: str | Path,
+    *,
+    db: str | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    sites: int = 3,
+    max_elements: int = 300,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Execute a report notebook headless and write one self-contained HTML file.
+
+    Parameters
+    ----------
+    report : str
+        The report to run; ``blast-radius`` is the one available.
+    target : str
+        The device (id or hostname) or link whose failure the report studies.
+    out : str or Path
+        Where to write the HTML file.
+    db, url : str, optional
+        A DuckDB file or a server URL. The report reads a copy of the file,
+        so a process that has it open does not block the report. With
+        neither, the report runs on the generated sample network in memory.
+    api_key : str, optional
+        The server's API key; it reaches the kernel through
+        ``OMNITWIN_API_KEY`` and is not written to the report.
+    sites : int
+        Sites of the generated sample network when neither db nor url is set.
+    max_elements : int
+        Upper bound on nodes plus edges of the topology widget.
+    timeout : float
+        Seconds one cell may run.
+
+    Returns
+    -------
+    dict
+        The inputs recorded in the report.
+
+    Raises
+    ------
+    ValueError
+        If the report is unknown or both ``db`` and ``url`` are given.
+    """
+    if report not in REPORTS:
+        raise ValueError(f"unknown report {report!r}; use one of {', '.join(REPORTS)}")
+    if db is not None and url is not None:
+        raise ValueError("give --db or --url, not both")
+    out_path = Path(out).expanduser().resolve()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="omnitwin-report-") as folder:
+        workdir = Path(folder)
+        database: dict[str, Any] = {"kind": "generated sample network (in memory)"}
+        copy = None
+        if db is not None:
+            database, copy = _snapshot_file(db, workdir)
+        elif url is not None:
+            database = _snapshot_server(url, api_key)
+        parameters: dict[str, Any] = {
+            "target": target,
+            "db": database.get("path"),
+            "url": url,
+            "sites": sites,
+            "max_elements": max_elements,
+        }
+        inputs = _inputs(report, parameters, database)
+        notebook = inject_parameters(
+            require("nbformat").read(asset_path(REPORTS[report]), as_version=4),
+            {**parameters, "db": str(copy) if copy else None},
+        )
+        logger.info("executing report %s for %s", report, target)
+        _execute(notebook, workdir, api_key, timeout)
+    out_path.write_text(_export(notebook, inputs), encoding="utf-8")
+    logger.info("wrote report %s", out_path)
+    return inputs
+
+
+def render_blast_radius_report(
+    target: str, out: str | Path, **options: Any
+) -> dict[str, Any]:
+    """Write the blast-radius report of ``target``; see :func:`render_report`."""
+    return render_report("blast-radius", target, out, **options)
+
+
+def _command_words(parameters: Mapping[str, Any], report: str) -> list[str]:
+    words = [report, str(parameters["target"]), "--out", "REPORT.html"]
+    if parameters["db"]:
+        words += ["--db", str(parameters["db"])]
+    if parameters["url"]:
+        words += ["--url", str(parameters["url"]), "--api-key", "$OMNITWIN_API_KEY"]
+    if not parameters["db"] and not parameters["url"]:
+        words += ["--sites", str(parameters["sites"])]
+    words += ["--max-elements", str(parameters["max_elements"])]
+    return words
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    inputs = render_report(
+        args.report,
+        args.target,
+        args.out,
+        db=args.db,
+        url=args.url,
+        api_key=args.api_key or os.environ.get("OMNITWIN_API_KEY"),
+        sites=args.sites,
+        max_elements=args.max_elements,
+        timeout=args.timeout,
+    )
+    counts = inputs["database"].get("counts")
+    source = (
+        ", ".join(f"{name} {count}" for name, count in counts.items())
+        if counts
+        else inputs["database"]["kind"]
+    )
+    print(f"wrote {args.out} ({source})")
+    return 0
+
+
+def add_report_command(commands: Any) -> None:
+    """Add ``omnitwin report`` to the command line's subcommands."""
+    report = commands.add_parser(
+        "report", help="run a report notebook headless into one offline HTML file"
+    )
+    report.add_argument("report", choices=sorted(REPORTS), help="which report")
+    report.add_argument("target", help="device id or hostname, or link id")
+    report.add_argument("--out", required=True, help="HTML file to write")
+    source = report.add_mutually_exclusive_group()
+    source.add_argument("--db", help="DuckDB file to read (the report reads a copy)")
+    source.add_argument("--url", help="server URL, e.g. http://127.0.0.1:8000/v1")
+    report.add_argument("--api-key", help="server API key (default: OMNITWIN_API_KEY)")
+    report.add_argument(
+        "--sites", type=int, default=3, help="sample sites when no --db or --url"
+    )
+    report.add_argument(
+        "--max-elements", type=int, default=300, help="graph nodes plus edges shown"
+    )
+    report.add_argument(
+        "--timeout", type=float, default=600.0, help="seconds one cell may run"
+    )
+    report.set_defaults(handler=_cmd_report)
+
+
+def main() -> None:
+    """Run ``omnitwin report`` on its own (``python -m omnitwin.notebook.report``)."""
+    parser = argparse.ArgumentParser(prog="omnitwin")
+    add_report_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args()
+    sys.exit(args.handler(args))
+
+
+if __name__ == "__main__":
+    main()

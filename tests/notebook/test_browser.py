@@ -1,0 +1,106 @@
+"""JupyterLab in headless Chromium: Run All on a notebook of omnitwin widgets.
+
+Each test starts a real JupyterLab on 127.0.0.1 with a temporary home and a
+token, opens a notebook in Debian's Chromium (every request not to 127.0.0.1
+is blocked) and runs all cells. The negative control disables the
+``jupyter-cytoscape`` extension in the temporary configuration, which must
+make the canvas check fail while the plain ipywidgets still render.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _browser import chromium_available, chromium_page, painted_pixels
+from _lab import (
+    WATCH_AGENT_JS,
+    disable_extension,
+    jupyter_lab,
+    page_config,
+    run_all_and_wait,
+    write_notebook,
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not chromium_available(), reason="needs /usr/bin/chromium and playwright"
+    ),
+]
+
+CELLS = [
+    "%load_ext omnitwin",
+    "connection = %omnitwin connect :memory: --sample --sites 1\n"
+    "client = connection.client",
+    "from omnitwin.notebook.widgets import topology_widget\n"
+    "topology_widget(client, blast_radius='leaf-01.nyc1')",
+    "from omnitwin.notebook.drift_explorer import DriftExplorer\nDriftExplorer(client)",
+    "%%omnitwin --var run\nShow drift on leaf-01.nyc1",
+]
+
+
+def run_notebook(home: Path) -> dict[str, Any]:
+    root = home / "notebooks"
+    root.mkdir()
+    write_notebook(root / "check.ipynb", CELLS)
+    with jupyter_lab(home, root) as lab, chromium_page() as (page, blocked):
+        page.goto(lab.notebook_url("check.ipynb"))
+        page.evaluate(WATCH_AGENT_JS)
+        run_all_and_wait(page, len(CELLS))
+        page.locator(".omnitwin-drift-explorer select").first.wait_for()
+        page.wait_for_timeout(2_000)
+        return {
+            "pixels": painted_pixels(page),
+            "seen": page.evaluate("window.omnitwinSeen"),
+            "selects": page.locator(".omnitwin-drift-explorer select").count(),
+            "buttons": page.locator(
+                ".omnitwin-drift-explorer button"
+            ).all_inner_texts(),
+            "progress": page.locator(".omnitwin-job-progress").count(),
+            "final": page.locator(".omnitwin-final").inner_text(),
+            "blocked": list(blocked.urls),
+        }
+
+
+@pytest.fixture(scope="module")
+def enabled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return run_notebook(tmp_path_factory.mktemp("lab"))
+
+
+@pytest.fixture(scope="module")
+def disabled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("lab-disabled")
+    disable_extension(home, "jupyter-cytoscape")
+    assert page_config(home)["disabledExtensions"] == {"jupyter-cytoscape": True}
+    return run_notebook(home)
+
+
+def test_topology_canvas_is_painted(enabled: dict[str, Any]) -> None:
+    assert enabled["pixels"]
+    assert max(enabled["pixels"]) > 1_000
+
+
+def test_drift_explorer_controls_exist(enabled: dict[str, Any]) -> None:
+    assert enabled["selects"] == 4
+    assert enabled["buttons"] == ["Reconcile"]
+    assert enabled["progress"] == 1
+
+
+def test_agent_status_before_result(enabled: dict[str, Any]) -> None:
+    seen = [state for state in enabled["seen"] if state != "empty"]
+    assert seen[:2] == ["status", "final"]
+    assert "os_version" in enabled["final"]
+
+
+def test_lab_made_no_outside_requests(enabled: dict[str, Any]) -> None:
+    assert enabled["blocked"] == []
+
+
+def test_disabled_extension_paints_nothing(disabled: dict[str, Any]) -> None:
+    assert not any(disabled["pixels"])
+
+
+def test_disabled_extension_keeps_ipywidgets(disabled: dict[str, Any]) -> None:
+    assert disabled["selects"] == 4

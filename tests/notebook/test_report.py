@@ -1,0 +1,140 @@
+"""The headless blast-radius report: execution, recorded inputs, offline rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from _browser import chromium_available, chromium_page, painted_pixels
+
+import omnitwin
+from omnitwin.cli import main
+from omnitwin.notebook import load_sample_twin
+from omnitwin.notebook.report import inject_parameters, render_report
+
+needs_chromium = pytest.mark.skipif(
+    not chromium_available(), reason="needs /usr/bin/chromium and playwright"
+)
+CANVAS = '[class*="cytoscape_container"] canvas[data-id="layer2-node"]'
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "twin.duckdb"
+    with omnitwin.connect(f"local:{path}") as client:
+        load_sample_twin(client, sites=2)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(database: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    status = main(
+        [
+            "report",
+            "blast-radius",
+            "leaf-01.nyc1",
+            "--out",
+            str(out),
+            "--db",
+            str(database),
+        ]
+    )
+    assert status == 0
+    return out
+
+
+def recorded_inputs(report: Path) -> dict[str, Any]:
+    text = report.read_text(encoding="utf-8")
+    match = re.search(
+        r"<script type='application/json' id='omnitwin-report-inputs'>(.*?)</script>",
+        text,
+        re.S,
+    )
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def test_inject_after_parameters_cell() -> None:
+    cells = [
+        nbformat.v4.new_markdown_cell("title"),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("print(x)"),
+    ]
+    cells[1].metadata["tags"] = ["parameters"]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    injected = inject_parameters(notebook, {"x": 2, "name": "lab A", "db": None})
+    assert injected.cells[2].source == "# Parameters\nx = 2\nname = 'lab A'\ndb = None"
+    assert injected.cells[2].metadata["tags"] == ["injected-parameters"]
+    assert len(notebook.cells) == 3
+
+
+def test_inject_rejects_objects() -> None:
+    notebook = nbformat.v4.new_notebook()
+    with pytest.raises(TypeError, match="parameter x has type list"):
+        inject_parameters(notebook, {"x": [1]})
+
+
+def test_report_records_database(report: Path, database: Path) -> None:
+    inputs = recorded_inputs(report)
+    snapshot = inputs["database"]
+    assert snapshot["path"] == str(database.resolve())
+    assert snapshot["sha256"] == hashlib.sha256(database.read_bytes()).hexdigest()
+    assert snapshot["counts"]["devices"] == 30
+    assert snapshot["counts"]["open_drift_events"] > 0
+
+
+def test_report_records_parameters_and_versions(report: Path) -> None:
+    inputs = recorded_inputs(report)
+    assert inputs["parameters"]["target"] == "leaf-01.nyc1"
+    assert inputs["parameters"]["max_elements"] == 300
+    assert inputs["versions"]["omnitwin"] == omnitwin.__version__
+    assert inputs["versions"]["ipycytoscape"] == "1.3.3"
+    assert "--db" in inputs["command"]
+
+
+def test_report_loads_nothing_remote(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert re.search(r"<script[^>]*src=\"https?://", text) is None
+    assert re.search(r"<link[^>]*href=\"https?://", text) is None
+    assert "application/vnd.jupyter.widget-state+json" in text
+
+
+def test_report_shows_blast_radius(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert "cuts off <strong>3 devices</strong>" in text
+    assert "srv-01-02.nyc1" in text
+
+
+def test_report_reads_locked_database(database: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    with omnitwin.connect(f"local:{database}") as writer:
+        writer.subnets.create("192.0.2.0/24", purpose="added while open")
+        inputs = render_report("blast-radius", "leaf-02.nyc1", out, db=str(database))
+    assert inputs["database"]["counts"]["subnets"] > 0
+    assert out.stat().st_size > 1_000_000
+
+
+def test_report_rejects_unknown_report(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown report 'nope'"):
+        render_report("nope", "x", tmp_path / "r.html")
+
+
+@needs_chromium
+def test_report_renders_offline(report: Path) -> None:
+    with chromium_page() as (page, blocked):
+        page.goto(report.as_uri())
+        page.wait_for_selector(CANVAS, state="attached", timeout=60_000)
+        page.wait_for_timeout(1_500)
+        counts = painted_pixels(page)
+        inputs_table = page.locator("#omnitwin-report-inputs-table").inner_text()
+    assert counts
+    assert max(counts) > 1_000
+    assert blocked.urls == []
+    assert "sha256" in inputs_table

@@ -1,0 +1,129 @@
+"""Topology widget and drift explorer, driven from Python on the embedded engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import omnitwin
+from omnitwin.notebook import load_sample_twin
+from omnitwin.notebook.drift_explorer import DriftExplorer
+from omnitwin.notebook.widgets import TopologyWidget, topology_widget
+
+
+@pytest.fixture
+def client() -> Iterator[omnitwin.Client]:
+    with omnitwin.connect(":memory:") as twin:
+        load_sample_twin(twin, sites=1)
+        yield twin
+
+
+def classes_by_label(widget: TopologyWidget) -> dict[str, str]:
+    return {
+        node["data"]["label"]: node["classes"] for node in widget.elements()["nodes"]
+    }
+
+
+def test_blast_radius_highlights_devices(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, blast_radius="leaf-01.nyc1")
+    classes = classes_by_label(widget)
+    assert "target" in classes["leaf-01.nyc1"]
+    assert "highlight" in classes["srv-01-01.nyc1"]
+    assert "highlight" not in classes["spine-01.nyc1"]
+
+
+def test_drift_class_marks_open_drift(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-02.nyc1")
+    assert "drift" in classes_by_label(widget)["leaf-02.nyc1"]
+    assert "open drift" in widget.summary.value
+
+
+def test_path_highlights_edges(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, path=("srv-01-01.nyc1", "srv-02-01.nyc1"))
+    marked = [e for e in widget.elements()["edges"] if "highlight" in e["classes"]]
+    assert len(marked) == 4
+
+
+def test_summary_reports_server_pruning(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1", max_elements=20)
+    assert widget.node_count + widget.edge_count <= 20
+    assert "pruned by the server" in widget.summary.value
+
+
+def test_edge_ids_are_unique(client: omnitwin.Client) -> None:
+    widget = topology_widget(client)
+    ids = [edge["data"]["id"] for edge in widget.elements()["edges"]]
+    assert len(ids) == len(set(ids))
+    assert len(widget.cytoscape.graph.edges) == len(ids)
+
+
+def test_style_sheet_is_loaded(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1")
+    selectors = [rule["selector"] for rule in widget.cytoscape.cytoscape_style]
+    assert 'node[role = "switch"]' in selectors
+    assert "node.drift" in selectors
+
+
+def test_click_shows_node_data(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1")
+    node = next(n for n in widget.topology.nodes if n.get("label") == "leaf-01.nyc1")
+    widget.cytoscape._handle_interaction(
+        None, {"widget": "node", "event": "click", "data": {"data": node}}, None
+    )
+    assert "<strong>leaf-01.nyc1</strong>" in widget.inspector.value
+    assert "drift_score" in widget.inspector.value
+
+
+def test_click_error_reaches_panel(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1")
+    widget.cytoscape._handle_interaction(
+        None, {"widget": "node", "event": "click", "data": {"no": "data"}}, None
+    )
+    assert "omnitwin-error" in widget.inspector.value
+    assert "KeyError" in widget.inspector.value
+
+
+def test_inspect_unknown_node(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1")
+    with pytest.raises(KeyError, match="not in this view"):
+        widget.inspect("dv_nope")
+
+
+def test_explorer_filters(client: omnitwin.Client) -> None:
+    explorer = DriftExplorer(client)
+    everything = len(explorer.device.options)
+    explorer.role.value = "server"
+    assert 0 < len(explorer.device.options) < everything
+    explorer.role.value = "(all)"
+    explorer.min_score.value = 0.01
+    scores = [d.drift_score for d in explorer.filtered()]
+    assert scores
+    assert all(score >= 0.01 for score in scores)
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_explorer_shows_diff(client: omnitwin.Client) -> None:
+    explorer = DriftExplorer(client)
+    leaf = client.devices.get("leaf-01.nyc1")
+    explorer.device.value = leaf.id
+    assert "os_version" in explorer.diff.value
+    assert "4.31.0F" in explorer.diff.value
+
+
+def test_explorer_reconcile_fills_progress(client: omnitwin.Client) -> None:
+    explorer = DriftExplorer(client)
+    leaf = client.devices.get("leaf-01.nyc1")
+    explorer.device.value = leaf.id
+    job = explorer.reconcile("trust_detected")
+    assert job.status == "completed"
+    assert explorer.progress.value == explorer.progress.max
+    assert "completed" in explorer.status.value
+    assert client.devices.get(leaf.id).drift_score == 0.0
+
+
+def test_explorer_button_error_reaches_status(client: omnitwin.Client) -> None:
+    explorer = DriftExplorer(client)
+    explorer.device.value = None
+    explorer.reconcile_button.click()
+    assert "select a device" in explorer.status.value
