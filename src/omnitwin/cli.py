@@ -113,8 +113,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if _write_report(args, target, report):
         print(f"Blast-radius report written to {report.resolve()}")
     print(
-        f"\nDone in {time.perf_counter() - started:.1f} s. Explore the twin in "
-        "JupyterLab with: jupyter lab notebooks/"
+        f"\nDone in {time.perf_counter() - started:.1f} s. To explore the twin in "
+        "JupyterLab: pip install jupyterlab && jupyter lab notebooks/"
     )
     return 0
 
@@ -152,11 +152,21 @@ def _print_drift(client: Client) -> list[dict[str, Any]]:
     drifting = client.devices.list(has_drift=True, per_page=200)
     print(f"\nDrift: {len(rows)} open events on {drifting.total} devices")
     for row in rows[:8]:
-        print(
-            f"  {row['device']:<18} {row['field']:<34} twin={_short(row['twin'])} "
-            f"detected={_short(row['detected'])}"
-        )
+        print(f"  {row['device']:<16} {row['field']:<32} {_difference(row)}")
     return rows
+
+
+def _difference(row: dict[str, Any]) -> str:
+    """Describe a drift: set changes for lists of names, else both values."""
+    twin, detected = row["twin"], row["detected"]
+    if isinstance(twin, list) and isinstance(detected, list):
+        missing = sorted(set(map(str, twin)) - set(map(str, detected)))
+        extra = sorted(set(map(str, detected)) - set(map(str, twin)))
+        parts = [f"missing {m!r}" for m in missing] + [
+            f"unexpected {e!r}" for e in extra
+        ]
+        return "; ".join(parts) or "same names, different order"
+    return f"twin={_short(twin)} detected={_short(detected)}"
 
 
 def _short(value: Any, width: int = 28) -> str:
