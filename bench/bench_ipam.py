@@ -70,7 +70,7 @@ def median_ms(function, repeats: int) -> tuple[float, object]:  # type: ignore[n
 def netaddr_free_24s(
     parent: str, children: list[str], limit: int
 ) -> tuple[list[str], int]:
-    """The baseline: IPSet difference, then /24s carved from each free CIDR."""
+    """Compute the baseline: IPSet difference, then /24s carved from each free CIDR."""
     free = netaddr.IPSet([parent]) - netaddr.IPSet(children)
     blocks: list[str] = []
     total = 0

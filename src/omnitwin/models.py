@@ -368,7 +368,7 @@ class TopologyPath(Record):
 
 @dataclass(frozen=True, slots=True)
 class BlastRadiusResult(Record):
-    """What loses its path to the rest of the network when the target fails.
+    """The part of the network that loses its path to the rest when the target fails.
 
     ``devices`` and ``hostnames`` list the affected devices in the same
     order. ``subnets`` are subnet ids, with their CIDRs in ``subnet_cidrs``.
@@ -447,7 +447,7 @@ class ImportConflict(Record):
 
 @dataclass(frozen=True, slots=True)
 class ImportPlan(Record):
-    """What an import writes: counts per object kind and the rows it leaves out.
+    """The writes of an import: counts per object kind and the rows it leaves out.
 
     ``create``, ``update`` and ``skip`` count objects by kind (``subnet``,
     ``address``, ``vlan`` ...), assuming the chosen resolution of each
@@ -527,7 +527,7 @@ STREAM_EVENT_TYPES = (
 
 @dataclass(frozen=True, slots=True)
 class Telemetry(Record):
-    """What the commands of an agent session cost.
+    """The cost of the commands of an agent session.
 
     Token counts stay 0 unless an LLM planner ran. ``steps`` has one entry per
     planning step or tool call (``turn``, ``step``, ``latency_ms``).

@@ -227,7 +227,8 @@ def test_vendor_file_imports(
     assert job.status in ("committed", "awaiting_review"), job.error
     assert job.plan is not None
     for error in job.plan.row_errors:
-        assert error["line"] >= 0 and error["message"], error
+        assert error["line"] >= 0, error
+        assert error["message"], error
     if job.status == "committed":
         written = engine.subnets.list(ctx).total
         assert written == job.plan.create.get("subnet", 0)

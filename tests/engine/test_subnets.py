@@ -116,7 +116,7 @@ def test_parent_id_must_contain(client: omnitwin.Client) -> None:
         client.subnets.create("10.1.0.0/24", parent_id="sn_missing")
 
 
-# -- hierarchy (B06) --------------------------------------------------------
+# -- hierarchy: /0 parents in either order
 
 
 def test_default_route_parent_any_order(client: omnitwin.Client) -> None:
@@ -171,7 +171,7 @@ def test_ipv4_never_parent_of_ipv6(client: omnitwin.Client) -> None:
     assert v6.parent_id is None
 
 
-# -- utilization (B03) ------------------------------------------------------
+# -- utilization: capped at 100%, network and broadcast excluded
 
 
 def test_slash30_utilization_capped(client: omnitwin.Client) -> None:
@@ -240,7 +240,7 @@ def test_duplicate_address_rejected(client: omnitwin.Client) -> None:
         client.addresses.create("10.0.0.5/24")
 
 
-# -- free space and allocation (B08) ------------------------------------------
+# -- free space and allocation: one shared pool across VRFs
 
 
 def test_free_blocks_in_address_order(client: omnitwin.Client) -> None:

@@ -1,4 +1,4 @@
-"""Who performs an engine call, in which workspace, and why."""
+"""The caller context of an engine call: actor, workspace and intent."""
 
 from __future__ import annotations
 

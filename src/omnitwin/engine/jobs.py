@@ -94,7 +94,7 @@ def _to_job(row: tuple[Any, ...]) -> Job:
 
 
 class JobHandle:
-    """What a running job function uses to report progress."""
+    """The progress reporter that a running job function receives."""
 
     def __init__(self, runner: JobRunner, job_id: str, ctx: Context) -> None:
         self._runner = runner

@@ -2,7 +2,7 @@
 
 A :class:`Store` owns a single DuckDB connection and a re-entrant lock. Every
 read and every transaction holds the lock, so threads of one process share the
-store safely and a mutation never sees another half-done one. DuckDB lets one
+store safely and a mutation never reads another half-done one. DuckDB lets one
 process at a time open a file for writing; a second process gets
 :class:`~omnitwin.errors.StoreLocked`, which says how to share the file.
 """

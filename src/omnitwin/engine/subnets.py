@@ -7,7 +7,7 @@ Rules kept here:
   partly overlap). Nesting is allowed only inside a *container*
   (``is_container=True``: a block, a NetBox container, an Infoblox network
   container). A subnet that would nest inside, or around, a subnet that is
-  not a container is a ``cidr_overlap`` conflict; the same CIDR twice in one
+  not a container is a ``cidr_overlap`` conflict. The same CIDR twice in one
   VRF is a ``duplicate``.
 - The VRF ``"global"`` is the shared table. A subnet's parent is the smallest
   container of its own VRF that strictly contains it; a subnet of another VRF
