@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from omnitwin.client import Client
 from omnitwin.engine.import_sources import SOURCES
 from omnitwin.models import ImportJob
 
-__all__ = ["add_import_command"]
+__all__ = ["add_import_command", "print_import_report"]
 
 _SHOWN_ROWS = 20
 EXIT_REVIEW = 3
@@ -82,7 +83,7 @@ def _run_import(args: argparse.Namespace) -> int:
             body = {**job.to_dict(), "conflicts": [c.to_dict() for c in conflicts]}
             print(json.dumps(body, indent=2, sort_keys=True))
         else:
-            _print_report(job, [c.to_dict() for c in conflicts])
+            print_import_report(job, [c.to_dict() for c in conflicts])
     if job.status == "failed":
         return 1
     if job.status == "awaiting_review" and job.open_conflicts:
@@ -90,7 +91,8 @@ def _run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None:
+def print_import_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None:
+    """Print an import job's status, plan, skipped rows, row errors and conflicts."""
     print(f"import {job.id}: {job.status}")
     if job.error:
         print(f"  error: {job.error}")
@@ -105,6 +107,9 @@ def _print_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None:
             print(f"  {name}: {text}")
     if plan.skipped_rows:
         print(f"  not imported: {len(plan.skipped_rows)} row(s)")
+        reasons = Counter(str(row.get("reason", "")) for row in plan.skipped_rows)
+        for reason, count in reasons.most_common():
+            print(f"    {count:>5}  {reason}")
     if plan.row_errors:
         print(f"  row errors: {len(plan.row_errors)}")
         for error in plan.row_errors[:_SHOWN_ROWS]:

@@ -21,8 +21,8 @@ from omnitwin.models import ImportJob
 from testdata import data_file, load_cases
 
 NETBOX = ("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")
-DATA_PORTS = {"interface", "frontport", "rearport", "consoleport", "powerport",
-              "poweroutlet", "consoleserverport"}  # fmt: skip
+# Power and console cables carry no traffic, so they never become links.
+DATA_PORTS = {"interface", "frontport", "rearport"}
 
 
 def run_import(
@@ -120,6 +120,38 @@ def test_netbox_cables_become_links(
 ) -> None:
     engine, _ = netbox_engine
     assert store_counts(engine)["links"] == expected_links(netbox_dump)
+
+
+def test_netbox_power_cables_skipped_with_reason(
+    netbox_engine: tuple[Engine, ImportJob], netbox_dump: list[dict[str, Any]]
+) -> None:
+    _, job = netbox_engine
+    models: dict[int, set[str]] = {}
+    for fields in objects(netbox_dump, "dcim.cabletermination").values():
+        models.setdefault(fields["cable"], set()).add(fields["termination_type"][1])
+    power = {"powerport", "poweroutlet", "powerfeed"}
+    power |= {"consoleport", "consoleserverport"}
+    expected = sum(1 for kinds in models.values() if kinds & power)
+    assert job.plan is not None
+    reasons = Counter(str(row["reason"]) for row in job.plan.skipped_rows)
+    assert expected > 0
+    reason = "power and console cables carry no traffic, so they are not links"
+    assert reasons[reason] == expected
+
+
+def test_netbox_prefix_site_becomes_tag(
+    netbox_engine: tuple[Engine, ImportJob], netbox_dump: list[dict[str, Any]]
+) -> None:
+    engine, _ = netbox_engine
+    sites = {pk: f["name"] for pk, f in objects(netbox_dump, "dcim.site").items()}
+    expected = sorted(
+        (f["prefix"], sites.get(f["site"]) or "")
+        for f in objects(netbox_dump, "ipam.prefix").values()
+    )
+    stored = engine.store.fetchall(
+        "SELECT cidr, coalesce(json_extract_string(tags, '$.site'), '') FROM subnets"
+    )
+    assert sorted((cidr, site) for cidr, site in stored) == expected
 
 
 def expected_parent(

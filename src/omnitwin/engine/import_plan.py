@@ -97,6 +97,9 @@ _NOT_STORED = {
     "RackRecord": "racks are stored as the rack name of their devices",
     "PortRecord": "patch panel ports are stored as the ports of topology links",
 }
+_NO_TRAFFIC_ENDS = frozenset(
+    {"power_port", "power_outlet", "power_feed", "console_port", "console_server_port"}
+)
 _DEVICE_KINDS = {
     "DeviceRecord": "device",
     "SiteRecord": "site",
@@ -120,6 +123,12 @@ def _kind_of(record: Any, with_devices: bool) -> tuple[str | None, str]:
         return "address", ""
     if isinstance(record, CableRecord) and record.kind == "path":
         return None, "end-to-end paths are derived from the cables"
+    if (
+        isinstance(record, CableRecord)
+        and {record.a_type, record.b_type} & _NO_TRAFFIC_ENDS
+    ):
+        # A PDU would otherwise join every device it powers into one network.
+        return None, "power and console cables carry no traffic, so they are not links"
     if name in _DEVICE_KINDS:
         if not with_devices:
             return None, "this engine has no device service to store it"
@@ -295,8 +304,8 @@ def interfaces_by_device(items: list[PlanItem]) -> dict[str, dict[str, Any]]:
 def cable_links(cables: list[CableRecord]) -> list[dict[str, Any]]:
     """Turn cables into topology links between devices.
 
-    A cable between two device ports (interfaces, panel ports, console and
-    power ports) is one link named by its label, or ``cable-<id>``. Cables
+    A cable between two device ports (interfaces or panel ports) is one
+    link named by its label, or ``cable-<id>``. Cables
     that end on the two sides of one circuit become one link between the
     device ports on either side, named ``circuit:<circuit id>``. A circuit
     with only one side cabled gives no link.

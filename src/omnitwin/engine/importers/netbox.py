@@ -13,6 +13,8 @@ Names and references:
   ``48-port-patch-panel-74``, which stays the same across exports of the
   same database.
 - Owners are ``tenant:<slug>``. NetBox tags become tag keys with empty values.
+- A prefix's site becomes its ``site`` tag, which the topology uses to find
+  the prefixes of a site that a failure cuts off.
 - A prefix with status ``container`` is a container with status ``allocated``;
   ``active`` becomes ``allocated``; ``reserved`` and ``deprecated`` stay.
 - A cable end on a circuit termination is written with the circuit ID as the
@@ -407,11 +409,22 @@ def _prefixes(dump: _Dump, names: _Names, result: ParseResult) -> None:
                 or f.get("description", ""),
                 vlan_id=int(vid) if vid else None,
                 owner=names.owner(f.get("tenant")),
-                tags=dict(names.tags.get(("ipam.prefix", pk), {})),
+                tags=_prefix_tags(dump, names, pk, f),
                 is_container=status == "container",
                 source_id=str(pk),
             )
         )
+
+
+def _prefix_tags(
+    dump: _Dump, names: _Names, pk: Any, fields: dict[str, Any]
+) -> dict[str, str]:
+    """Return the NetBox tags of a prefix, plus ``site`` when it has one."""
+    tags = dict(names.tags.get(("ipam.prefix", pk), {}))
+    site = dump.field("dcim.site", fields.get("site"), "name")
+    if site:
+        tags["site"] = site
+    return tags
 
 
 def _ranges(dump: _Dump, names: _Names, result: ParseResult) -> None:
