@@ -372,7 +372,11 @@ class BlastRadiusResult(Record):
 
     ``devices`` and ``hostnames`` list the affected devices in the same
     order. ``subnets`` are subnet ids, with their CIDRs in ``subnet_cidrs``.
-    ``addresses`` are IP addresses and ``links`` are link ids.
+    ``addresses`` are IP addresses and ``links`` are link ids. ``vlans``
+    are VLAN ids, with ``vlan_names`` such as ``Data (100) at DM-Akron``.
+    ``new_single_points`` lists the devices that the failure leaves as the
+    only path for others: ``{"device", "hostname", "cuts_off"}`` where
+    ``cuts_off`` are the hostnames that their failure would cut off next.
     """
 
     target: str
@@ -383,8 +387,11 @@ class BlastRadiusResult(Record):
     subnet_cidrs: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
     sites: list[str] = field(default_factory=list)
+    vlans: list[str] = field(default_factory=list)
+    vlan_names: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     roots: list[str] | None = None
+    new_single_points: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

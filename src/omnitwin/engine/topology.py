@@ -43,6 +43,7 @@ __all__ = [
     "build_topology",
     "graph_from_dict",
     "graph_to_dict",
+    "new_single_points",
     "shortest_path",
     "subgraph",
 ]
@@ -844,10 +845,83 @@ def blast_radius_all(
     allowed = _check_kinds(kinds)
     root_set = _check_roots(graph, roots)
 
+    return _radii(_device_graph(graph, allowed), root_set)
+
+
+def new_single_points(
+    graph: nx.MultiGraph[str],
+    target: str | LinkId,
+    roots: Iterable[str] | None = None,
+    kinds: Iterable[LinkKind] = ("intended",),
+) -> dict[str, set[str]]:
+    """Find the devices that a failure of ``target`` turns into single points.
+
+    After ``target`` fails, the devices that still reach the reference (as in
+    :func:`blast_radius`) form a smaller network. A device of that network is
+    a new single point when its own failure would now cut off a device that
+    it would not have cut off before. This is the redundancy that the first
+    failure used up, such as the second switch of a pair.
+
+    Returns
+    -------
+    dict of str to set of str
+        For each new single point, the other devices that its failure would
+        cut off once ``target`` is down.
+
+    Raises
+    ------
+    NodeNotFound, NotFound, ValidationError
+        As in :func:`blast_radius`.
+
+    Examples
+    --------
+    >>> g = build_topology(
+    ...     [{"id": d} for d in ("core1", "core2", "dist1", "dist2")],
+    ...     [Link("core1", "dist1", None, None, None, key="a"),
+    ...      Link("core2", "dist1", None, None, None, key="b"),
+    ...      Link("core1", "dist2", None, None, None, key="c"),
+    ...      Link("core2", "dist2", None, None, None, key="d")],
+    ... )
+    >>> cores = ["core1", "core2"]
+    >>> {d: sorted(cut) for d, cut in new_single_points(g, "core1", cores).items()}
+    {'core2': ['dist1', 'dist2']}
+    """
+    _require_multigraph(graph)
+    allowed = _check_kinds(kinds)
+    root_set = _check_roots(graph, roots)
+    if isinstance(target, tuple):
+        failed_link: LinkId | None = _check_link(graph, target)
+        failed: frozenset[str] = frozenset()
+        start = target[0]
+    else:
+        _require_device(graph, target)
+        failed_link = None
+        failed = frozenset({target})
+        start = target
+
     devices = _device_graph(graph, allowed)
+    component = nx.node_connected_component(devices, start)
+    before = _radii(devices.subgraph(component), root_set)
+    _fail(devices, graph, failed, failed_link, allowed)
+    if root_set is None:
+        survivors = _largest_pieces(devices.subgraph(component - failed))
+    else:
+        survivors = _reachable(devices, (root_set - failed) & component)
+    after = _radii(devices.subgraph(survivors), root_set)
+
+    found: dict[str, set[str]] = {}
+    for device, cut in after.items():
+        grown = cut - before.get(device, set())
+        if grown - {device}:
+            found[device] = cut - {device}
+    return found
+
+
+def _radii(devices: nx.Graph[str], roots: frozenset[str] | None) -> dict[str, set[str]]:
+    """Compute the blast radius of every device of a simple device graph."""
     radii: dict[str, set[str]] = {}
     for component in nx.connected_components(devices):
-        component_roots = None if root_set is None else root_set & component
+        component_roots = None if roots is None else roots & component
         if len(component) == 1 or component_roots == frozenset():
             # Alone, or no device here reached a root before any failure.
             radii.update((device, {device}) for device in component)

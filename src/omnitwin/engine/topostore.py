@@ -697,19 +697,77 @@ class TopologyService:
             None if roots is None else [self._device_node(cached, r) for r in roots]
         )
         hit = algo.blast_radius(cached.graph, target, root_nodes, _kinds(kinds))
+        single_points = algo.new_single_points(
+            cached.graph, target, root_nodes, _kinds(kinds)
+        )
         nodes = cached.graph.nodes
+        sites = [nodes[s]["label"] for s in hit.sites]
+        subnets = self._site_subnets(ctx, cached, set(hit.subnets), sites)
+        vlans = self._site_vlans(ctx, sites)
         return BlastRadiusResult(
             target=target if isinstance(target, str) else target[2],
             target_kind=kind,
             devices=list(hit.devices),
             hostnames=[nodes[d]["label"] for d in hit.devices],
-            subnets=list(hit.subnets),
-            subnet_cidrs=[nodes[s]["label"] for s in hit.subnets],
+            subnets=[subnet_id for subnet_id, _ in subnets],
+            subnet_cidrs=[cidr for _, cidr in subnets],
             addresses=sorted(nodes[a]["label"] for a in hit.addresses),
-            sites=[nodes[s]["label"] for s in hit.sites],
+            sites=sites,
+            vlans=[vlan_id for vlan_id, _ in vlans],
+            vlan_names=[name for _, name in vlans],
             links=sorted(link[2] for link in hit.links),
             roots=root_nodes,
+            new_single_points=[
+                {
+                    "device": device,
+                    "hostname": nodes[device]["label"],
+                    "cuts_off": sorted(
+                        nodes[d]["label"] for d in single_points[device]
+                    ),
+                }
+                for device in sorted(single_points, key=lambda d: nodes[d]["label"])
+            ],
         )
+
+    def _site_subnets(
+        self, ctx: Context, cached: _Cached, hit: set[str], sites: list[str]
+    ) -> list[tuple[str, str]]:
+        """Return the ``hit`` subnets plus those of cut-off sites without members.
+
+        A subnet with a ``site`` tag (a NetBox prefix assigned to a site, or a
+        sample site block) serves that site even when no device has one of
+        its addresses, so it is cut off with its site.
+        """
+        graph = cached.graph
+        rows = self.store.fetchall(
+            "SELECT id, cidr, json_extract_string(tags, '$.site') FROM subnets "
+            "WHERE workspace = ? ORDER BY id",
+            [ctx.workspace],
+        )
+        cut_sites = set(sites)
+        found = []
+        for subnet_id, cidr, site in rows:
+            neighbours = graph.adj[subnet_id] if subnet_id in graph else {}
+            has_members = any(
+                graph.nodes[m].get("kind") == "device" for m in neighbours
+            )
+            if subnet_id in hit or (site in cut_sites and not has_members):
+                found.append((subnet_id, cidr))
+        return found
+
+    def _site_vlans(self, ctx: Context, sites: list[str]) -> list[tuple[str, str]]:
+        """Return the VLANs scoped to cut-off sites, as (id, display name)."""
+        if not sites:
+            return []
+        marks = ", ".join("?" for _ in sites)
+        rows = self.store.fetchall(
+            f"SELECT id, vid, name, site FROM vlans WHERE workspace = ? "
+            f"AND site IN ({marks}) ORDER BY site, vid, id",
+            [ctx.workspace, *sites],
+        )
+        return [
+            (vlan_id, f"{name} ({vid}) at {site}") for vlan_id, vid, name, site in rows
+        ]
 
     def _blast_target(
         self, cached: _Cached, target: str | tuple[str, str, str]
