@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from omnitwin import __version__
 from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
 from omnitwin.engine import ingest
+from omnitwin.engine.import_sources import SOURCES
 from omnitwin.errors import OmniTwinError, ValidationError
 from omnitwin.notebook.report import add_report_command
 from omnitwin.sample import SampleNetwork, generate_fabric
@@ -64,6 +66,18 @@ def load_sample(client: Client, network: SampleNetwork) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.source != "sample":
+        return _demo_source(args)
+    if args.path is not None:
+        raise ValidationError(
+            f"{args.path!r} needs a source; for a NetBox export run "
+            f"omnitwin demo --source netbox {args.path}"
+        )
+    args.db = args.db or DEFAULT_DB
+    return _demo_sample(args)
+
+
+def _demo_sample(args: argparse.Namespace) -> int:
     from omnitwin.client._devices import load_sample_devices
     from omnitwin.engine.ingest import sample_detected_state
 
@@ -117,6 +131,133 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "JupyterLab: pip install jupyterlab && jupyter lab notebooks/"
     )
     return 0
+
+
+def _demo_source(args: argparse.Namespace) -> int:
+    """Import a real export into a new twin, then print and report like the sample."""
+    from omnitwin.cli_import import print_import_report
+    from omnitwin.notebook.report import split_names
+
+    started = time.perf_counter()
+    if args.path is None:
+        raise ValidationError(
+            f"--source {args.source} needs the export file, e.g. "
+            f"omnitwin demo --source {args.source} export.json"
+        )
+    source_file = Path(args.path)
+    if not source_file.is_file():
+        raise ValidationError(f"{source_file} not found; give the path of the export")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args.db = args.db or str(out / f"{args.source}.duckdb")
+    with Client(f"local:{args.db}", actor="user:demo") as client:
+        stored = (client.devices.list().total, client.subnets.list().total)
+        if any(stored):
+            raise ValidationError(
+                f"{args.db} already contains a twin ({stored[0]} devices, "
+                f"{stored[1]} subnets); pass --db with a new file, or delete "
+                f"{args.db} to rebuild it"
+            )
+        print(f"omnitwin {__version__}: twin of {source_file} in {args.db}")
+        job = client.imports.start(args.source, source_file)
+        job = client.imports.progress(job.id)
+        if job.status == "awaiting_review":
+            print("  conflicts found: accepting the suggested resolutions")
+            client.imports.commit(job.id, accept_suggestions=True)
+            job = client.imports.progress(job.id)
+        print_import_report(
+            job, [c.to_dict() for c in client.imports.conflicts(job.id)]
+        )
+        if job.status != "committed":
+            return 1
+        _print_twin(client)
+        _print_prefixes(client)
+        roots = split_names(args.roots) or _core_devices(client)
+        target = args.target or _default_target(client, roots)
+        _print_blast_radius(client, target, roots)
+        drift_rows = _print_drift(client)
+        drift_page = out / "drift-summary.html"
+        _write_drift_page(drift_page, drift_rows, client.drift.links())
+        print(f"\nDrift summary written to {drift_page.resolve()}")
+    report = out / "blast-radius.html"
+    if _write_report(args, target, report, roots=roots):
+        print(f"Blast-radius report written to {report.resolve()}")
+    print(f"\nDone in {time.perf_counter() - started:.1f} s.")
+    return 0
+
+
+def _print_twin(client: Client) -> None:
+    devices = list(client.devices.iter())
+    roles = Counter(device.role or "(none)" for device in devices)
+    sites = {device.site for device in devices if device.site}
+    links = client.topology.links()
+    print(
+        f"\nTwin: {len(devices)} devices at {len(sites)} sites, {len(links)} links, "
+        f"{client.subnets.list().total} subnets"
+    )
+    print("  roles: " + ", ".join(f"{role} {n}" for role, n in roles.most_common()))
+
+
+def _print_prefixes(client: Client) -> None:
+    subnets = list(client.subnets.iter())
+    top = [subnet for subnet in subnets if subnet.parent_id is None]
+    print("\nTop-level prefixes (utilization of children and addresses):")
+    for subnet in top[:12]:
+        detail = client.subnets.get(subnet.id)
+        print(
+            f"  {subnet.cidr:<18} {subnet.vrf:<10} {_count(detail.used_ips):>9} of "
+            f"{_count(detail.total_ips):<9} {detail.utilization:7.2%}"
+        )
+    if len(top) > 12:
+        print(f"  ... and {len(top) - 12} more")
+    containers = [s for s in subnets if s.is_container and ":" not in s.cidr]
+    if containers:
+        largest = min(containers, key=lambda s: (int(s.cidr.split("/")[1]), s.cidr))
+        free = client.subnets.available(24, subnet_id=largest.id, limit=4)
+        print(
+            f"Free /24 blocks in {largest.cidr} ({largest.vrf}): {free.total_free} "
+            f"in all; first {', '.join(free.blocks) or 'none'}"
+        )
+
+
+def _core_devices(client: Client) -> list[str] | None:
+    """Return the hostnames of devices whose role names the core, if any."""
+    cores = sorted(
+        device.hostname
+        for device in client.devices.iter()
+        if device.role and "core" in device.role.lower()
+    )
+    return cores or None
+
+
+def _default_target(client: Client, roots: list[str] | None) -> str:
+    """Pick the first root, else the device with the most links."""
+    if roots:
+        return roots[0]
+    degree: Counter[str] = Counter()
+    for link in client.topology.links():
+        degree.update(end for end in (link.a_hostname, link.b_hostname) if end)
+    if not degree:
+        raise ValidationError("the twin has no links; pass --target DEVICE")
+    return min(degree, key=lambda name: (-degree[name], name))
+
+
+def _print_blast_radius(client: Client, target: str, roots: list[str] | None) -> None:
+    radius = client.topology.blast_radius(target, roots=roots)
+    reference = f"the roots {', '.join(roots)}" if roots else "the rest of the network"
+    print(f"\nBlast radius of {target}, measured against {reference}:")
+    print(
+        f"  cuts off {len(radius.hostnames)} devices ({', '.join(radius.hostnames[:6])}"
+        f"{', ...' if len(radius.hostnames) > 6 else ''}), "
+        f"{len(radius.subnets)} subnets, {len(radius.vlans)} VLANs, "
+        f"{len(radius.sites)} sites"
+    )
+    for point in radius.new_single_points:
+        print(
+            f"  {point['hostname']} becomes the only path for "
+            f"{len(point['cuts_off'])} devices: {', '.join(point['cuts_off'][:6])}"
+            f"{', ...' if len(point['cuts_off']) > 6 else ''}"
+        )
 
 
 def _print_ipam(client: Client, network: SampleNetwork) -> None:
@@ -212,14 +353,16 @@ def _write_drift_page(
     temporary.replace(path)
 
 
-def _write_report(args: argparse.Namespace, target: str, out: Path) -> bool:
+def _write_report(
+    args: argparse.Namespace, target: str, out: Path, roots: list[str] | None = None
+) -> bool:
     """Run the blast-radius report notebook if the notebook layer is installed."""
     try:
         from omnitwin.notebook.report import render_report
     except ImportError:
         print("(install omnitwin[notebook] to also write the blast-radius report)")
         return False
-    render_report("blast-radius", target, out, db=args.db)
+    render_report("blast-radius", target, out, db=args.db, roots=roots)
     return True
 
 
@@ -298,10 +441,28 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="build a twin of the generated sample network and print a summary"
+        "demo",
+        help="build a twin of the generated sample network, or of an export, "
+        "and write its drift summary and blast-radius report",
     )
     demo.add_argument(
-        "--db", default=DEFAULT_DB, help="DuckDB file to write (default: %(default)s)"
+        "path", nargs="?", help="the export file to import (with --source)"
+    )
+    demo.add_argument(
+        "--source",
+        choices=["sample", *sorted(SOURCES)],
+        default="sample",
+        help="what to build the twin from (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--db",
+        help=f"DuckDB file to write (default: {DEFAULT_DB} for the sample, "
+        "OUT/SOURCE.duckdb for an export, which must be new or empty)",
+    )
+    demo.add_argument(
+        "--roots",
+        help="comma-separated devices that stand for the outside world in the "
+        "blast radius (default for an export: devices whose role names the core)",
     )
     demo.add_argument("--sites", type=int, default=3, help="number of sites")
     demo.add_argument("--spines", type=int, default=2, help="spines per site")
@@ -314,7 +475,8 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--target",
-        help="device whose blast radius to report (default: leaf-02 of the first site)",
+        help="device whose blast radius to report (default: leaf-02 of the first "
+        "site, or the first root of an export)",
     )
     demo.set_defaults(handler=_cmd_demo)
 
@@ -389,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_subnet_args(parser, args)
-    if hasattr(args, "db"):
+    if getattr(args, "db", None):
         Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
         status: int = args.handler(args)

@@ -108,7 +108,7 @@ def test_report_loads_nothing_remote(report: Path) -> None:
 
 def test_report_shows_blast_radius(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
-    assert "cuts off <strong>3 devices</strong>" in text
+    assert "cuts off <strong>3</strong> devices" in text
     assert "srv-01-02.nyc1" in text
 
 

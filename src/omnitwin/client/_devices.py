@@ -8,7 +8,7 @@ network's devices and cables through a client.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnitwin.engine.ingest import sample_detected_state, sample_twin_state
@@ -106,6 +106,16 @@ class Devices(_Sync):
             "devices.list", {**params, "page": page, "per_page": per_page}
         )
         return result
+
+    def iter(self, *, per_page: int = 200, **filters: Any) -> Iterator[Device]:
+        """Iterate over every matching device, fetching one page at a time."""
+        page = 1
+        while True:
+            result = self.list(page=page, per_page=per_page, **filters)
+            yield from result.data
+            if page >= result.pages:
+                return
+            page += 1
 
     def update(self, device_id: str, changes: Mapping[str, Any]) -> Device:
         """Update a device; ``"twin_state.<path>"`` keys set one nested value."""

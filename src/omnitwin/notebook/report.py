@@ -66,7 +66,8 @@ def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> Any:
 
     The new cell, tagged ``injected-parameters``, goes right after the cell
     tagged ``parameters`` (or first, if there is none), so that it overrides
-    the defaults. Values must be Python literals: str, int, float, bool, None.
+    the defaults. Values must be Python literals: str, int, float, bool,
+    None, or a list of str.
 
     Examples
     --------
@@ -80,10 +81,13 @@ def inject_parameters(notebook: Any, parameters: Mapping[str, Any]) -> Any:
     for name, value in parameters.items():
         if not name.isidentifier():
             raise ValueError(f"parameter name {name!r} is not a Python identifier")
-        if not isinstance(value, str | int | float | bool | type(None)):
+        is_names = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not is_names and not isinstance(
+            value, str | int | float | bool | type(None)
+        ):
             raise TypeError(
                 f"parameter {name} has type {type(value).__name__}; "
-                "use str, int, float, bool or None"
+                "use str, int, float, bool, None or a list of str"
             )
         lines.append(f"{name} = {value!r}")
     cell = nbformat.v4.new_code_cell("\n".join(lines))
@@ -247,8 +251,10 @@ def render_report(
     db: str | None = None,
     url: str | None = None,
     api_key: str | None = None,
+    roots: list[str] | None = None,
     sites: int = 3,
     max_elements: int = 300,
+    free_length: int = 24,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
     """Execute a report notebook headless and write one self-contained HTML file.
@@ -268,10 +274,15 @@ def render_report(
     api_key : str, optional
         The server's API key; it reaches the kernel through
         ``OMNITWIN_API_KEY`` and is not written to the report.
+    roots : list of str, optional
+        Devices that stand for the outside world; without them the blast
+        radius is measured against the rest of the network.
     sites : int
         Sites of the generated sample network when neither db nor url is set.
     max_elements : int
         Upper bound on nodes plus edges of the topology widget.
+    free_length : int
+        Prefix length of the free blocks listed for the largest container.
     timeout : float
         Seconds one cell may run.
 
@@ -301,10 +312,12 @@ def render_report(
             database = _snapshot_server(url, api_key)
         parameters: dict[str, Any] = {
             "target": target,
+            "roots": list(roots) if roots else None,
             "db": database.get("path"),
             "url": url,
             "sites": sites,
             "max_elements": max_elements,
+            "free_length": free_length,
         }
         inputs = _inputs(report, parameters, database)
         notebook = inject_parameters(
@@ -327,6 +340,8 @@ def render_blast_radius_report(
 
 def _command_words(parameters: Mapping[str, Any], report: str) -> list[str]:
     words = [report, str(parameters["target"]), "--out", "REPORT.html"]
+    if parameters["roots"]:
+        words += ["--roots", ",".join(parameters["roots"])]
     if parameters["db"]:
         words += ["--db", str(parameters["db"])]
     if parameters["url"]:
@@ -334,6 +349,7 @@ def _command_words(parameters: Mapping[str, Any], report: str) -> list[str]:
     if not parameters["db"] and not parameters["url"]:
         words += ["--sites", str(parameters["sites"])]
     words += ["--max-elements", str(parameters["max_elements"])]
+    words += ["--free-length", str(parameters["free_length"])]
     return words
 
 
@@ -345,8 +361,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         db=args.db,
         url=args.url,
         api_key=args.api_key or os.environ.get("OMNITWIN_API_KEY"),
+        roots=split_names(args.roots),
         sites=args.sites,
         max_elements=args.max_elements,
+        free_length=args.free_length,
         timeout=args.timeout,
     )
     counts = inputs["database"].get("counts")
@@ -357,6 +375,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
     print(f"wrote {args.out} ({source})")
     return 0
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """Split a comma-separated list of device names; None or empty gives None.
+
+    >>> split_names("core1, core2")
+    ['core1', 'core2']
+    """
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
 
 
 def add_report_command(commands: Any) -> None:
@@ -375,7 +403,16 @@ def add_report_command(commands: Any) -> None:
         "--sites", type=int, default=3, help="sample sites when no --db or --url"
     )
     report.add_argument(
+        "--roots", help="comma-separated devices that stand for the outside world"
+    )
+    report.add_argument(
         "--max-elements", type=int, default=300, help="graph nodes plus edges shown"
+    )
+    report.add_argument(
+        "--free-length",
+        type=int,
+        default=24,
+        help="prefix length of the free blocks listed (default: %(default)s)",
     )
     report.add_argument(
         "--timeout", type=float, default=600.0, help="seconds one cell may run"

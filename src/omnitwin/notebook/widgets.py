@@ -209,6 +209,7 @@ def topology_widget(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     path: tuple[str, str] | None = None,
     blast_radius: str | None = None,
+    roots: list[str] | None = None,
     height: str = "480px",
 ) -> TopologyWidget:
     """Build a topology widget through ``client``.
@@ -227,7 +228,9 @@ def topology_widget(
         Highlight the cheapest path between these two devices; the view is
         centred on the first one.
     blast_radius : str, optional
-        Highlight what a failure of this device cuts off.
+        Highlight what a failure of this device or link cuts off.
+    roots : list of str, optional
+        Devices that stand for the outside world in the blast radius.
 
     Examples
     --------
@@ -250,7 +253,7 @@ def topology_widget(
         else:
             depth = max(depth, len(found.hops), 1)
     elif blast_radius is not None:
-        radius = client.topology.blast_radius(blast_radius)
+        radius = client.topology.blast_radius(blast_radius, roots=roots)
         nodes, edges, target = list(radius.devices), list(radius.links), radius.target
         scope = scope or radius.target
     graph = client.topology.graph(

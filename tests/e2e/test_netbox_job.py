@@ -1,0 +1,272 @@
+"""The main job on the NetBox demo export: ``omnitwin demo --source netbox``.
+
+Counts, utilization, free blocks and blast radii are checked against values
+recomputed from the export itself, with a brute-force graph built from its
+cable terminations (patch panels are devices, as in the twin).
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pytest
+
+import omnitwin
+from omnitwin.cli import main
+from testdata import data_file
+
+EXPORT = ("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")
+CORES = ["ncsu-coreswitch1", "ncsu-coreswitch2"]
+DATA_PORTS = {"interface": "dcim.interface", "frontport": "dcim.frontport"}
+DATA_PORTS["rearport"] = "dcim.rearport"
+
+
+def objects(dump: list[dict[str, Any]], model: str) -> dict[int, dict[str, Any]]:
+    return {o["pk"]: o["fields"] for o in dump if o["model"] == model}
+
+
+@pytest.fixture(scope="module")
+def dump() -> list[dict[str, Any]]:
+    return json.loads(data_file(*EXPORT).read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Run the demo once; return the output folder and what it printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("netbox") / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(
+            ["demo", "--source", "netbox", str(data_file(*EXPORT)), "--out", str(out)]
+        )
+    assert status == 0, printed.getvalue()
+    return out, printed.getvalue()
+
+
+def device_names(dump: list[dict[str, Any]]) -> dict[int, str]:
+    """Hostnames as documented: ``<type slug>-<pk>`` when unnamed, and
+    ``<name>.<site slug>`` when the name is used at more than one site."""
+    types = objects(dump, "dcim.devicetype")
+    slugs = {pk: f["slug"] for pk, f in objects(dump, "dcim.site").items()}
+    devices = objects(dump, "dcim.device")
+    sites_of: dict[str, set[int]] = defaultdict(set)
+    for f in devices.values():
+        if f["name"]:
+            sites_of[f["name"]].add(f["site"])
+    names = {}
+    for pk, f in devices.items():
+        if not f["name"]:
+            names[pk] = f"{types[f['device_type']]['slug']}-{pk}"
+        elif len(sites_of[f["name"]]) > 1:
+            names[pk] = f"{f['name']}.{slugs[f['site']]}"
+        else:
+            names[pk] = f["name"]
+    return names
+
+
+def brute_graph(dump: list[dict[str, Any]]) -> nx.Graph[str]:
+    """Devices joined by every cable whose ends are all data ports, and by
+    circuits with such a cable on both sides."""
+    names = device_names(dump)
+    owners = {
+        model: {pk: names[f["device"]] for pk, f in objects(dump, model).items()}
+        for model in DATA_PORTS.values()
+    }
+    ends: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for f in objects(dump, "dcim.cabletermination").values():
+        ends[f["cable"]].append((f["termination_type"][1], f["termination_id"]))
+
+    graph: nx.Graph[str] = nx.Graph()
+    graph.add_nodes_from(names.values())
+    circuit_of = {
+        pk: f["circuit"]
+        for pk, f in objects(dump, "circuits.circuittermination").items()
+    }
+    circuit_ends: dict[int, set[str]] = defaultdict(set)
+    for pairs in ends.values():
+        data = [(m, pk) for m, pk in pairs if m in DATA_PORTS]
+        devices = {owners[DATA_PORTS[m]][pk] for m, pk in data}
+        circuits = [circuit_of[pk] for m, pk in pairs if m == "circuittermination"]
+        if len(data) == len(pairs) and len(devices) == 2:
+            graph.add_edge(*sorted(devices))
+        elif len(circuits) == 1 and len(devices) == 1:
+            circuit_ends[circuits[0]] |= devices
+    # A circuit cabled to a device port on both sides joins the two devices.
+    for devices in circuit_ends.values():
+        if len(devices) == 2:
+            graph.add_edge(*sorted(devices))
+    return graph
+
+
+def reaching(graph: nx.Graph[str], roots: list[str], down: set[str]) -> set[str]:
+    alive = graph.subgraph(set(graph) - down)
+    found: set[str] = set()
+    for root in roots:
+        if root in alive:
+            found |= nx.node_connected_component(alive, root)
+    return found
+
+
+def cut_off(graph: nx.Graph[str], roots: list[str], down: set[str]) -> set[str]:
+    return (reaching(graph, roots, set()) - reaching(graph, roots, down)) | down
+
+
+def test_job_imports_every_object(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, _ = job
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        assert client.devices.list().total == len(objects(dump, "dcim.device"))
+        assert client.subnets.list().total == len(objects(dump, "ipam.prefix"))
+        assert client.addresses.list().total == len(objects(dump, "ipam.ipaddress"))
+        links = client.topology.links()
+    pairs = {tuple(sorted((link.a_hostname, link.b_hostname))) for link in links}
+    assert pairs == {tuple(sorted(edge)) for edge in brute_graph(dump).edges}
+
+
+def test_core_switch_blast_radius_matches_brute_force(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, _ = job
+    graph = brute_graph(dump)
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        radius = client.topology.blast_radius(CORES[0], roots=CORES)
+    assert set(radius.hostnames) == cut_off(graph, CORES, {CORES[0]})
+    assert radius.sites == []
+
+
+def test_core_switch_leaves_single_point(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, _ = job
+    graph = brute_graph(dump)
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        radius = client.topology.blast_radius(CORES[0], roots=CORES)
+    expected = {}
+    for device in reaching(graph, CORES, {CORES[0]}):
+        alone = cut_off(graph, CORES, {device})
+        after = cut_off(graph, CORES, {CORES[0], device}) - {CORES[0]}
+        if after - alone:
+            expected[device] = sorted(after - {device})
+    found = {p["hostname"]: p["cuts_off"] for p in radius.new_single_points}
+    assert found == expected
+    assert len(found["ncsu-coreswitch2"]) == 9
+
+
+def test_patch_panel_cuts_off_building(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, _ = job
+    graph = brute_graph(dump)
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        radius = client.topology.blast_radius("PP:B117", roots=CORES)
+    expected = cut_off(graph, CORES, {"PP:B117"})
+    assert set(radius.hostnames) == expected
+    assert "ncsu117-distswitch1" in expected
+    assert radius.sites == ["D. S. Weaver Labs"]
+
+
+def test_branch_router_cuts_off_prefixes_and_vlans(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, _ = job
+    graph = brute_graph(dump)
+    names = device_names(dump)
+    roles = {pk: f["slug"] for pk, f in objects(dump, "dcim.devicerole").items()}
+    routers = sorted(
+        names[pk]
+        for pk, f in objects(dump, "dcim.device").items()
+        if roles[f["role"]] == "router"
+    )
+    sites = {pk: f["name"] for pk, f in objects(dump, "dcim.site").items()}
+    akron = next(pk for pk, name in sites.items() if name == "DM-Akron")
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        radius = client.topology.blast_radius("dmi01-akron-rtr01", roots=routers)
+    assert set(radius.hostnames) == cut_off(graph, routers, {"dmi01-akron-rtr01"})
+    assert radius.sites == ["DM-Akron"]
+    prefixes = {
+        f["prefix"] for f in objects(dump, "ipam.prefix").values() if f["site"] == akron
+    }
+    assert set(radius.subnet_cidrs) == prefixes
+    vlans = {
+        f"{f['name']} ({f['vid']}) at DM-Akron"
+        for f in objects(dump, "ipam.vlan").values()
+        if f["site"] == akron
+    }
+    assert set(radius.vlan_names) == vlans
+
+
+def test_container_utilization_and_free_blocks(
+    job: tuple[Path, str], dump: list[dict[str, Any]]
+) -> None:
+    out, printed = job
+    container = ipaddress.ip_network("10.112.0.0/15")
+    inside = [
+        ipaddress.ip_network(f["prefix"])
+        for f in objects(dump, "ipam.prefix").values()
+        if f["vrf"] is None
+        and ipaddress.ip_network(f["prefix"]).version == 4
+        and ipaddress.ip_network(f["prefix"]) != container
+        and ipaddress.ip_network(f["prefix"]).subnet_of(container)  # type: ignore[arg-type]
+    ]
+    used = sum(n.num_addresses for n in ipaddress.collapse_addresses(inside))
+    free = [
+        block
+        for block in container.subnets(new_prefix=24)
+        if not any(block.overlaps(n) for n in inside)
+    ]
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        top = next(s for s in client.subnets.iter() if s.cidr == str(container))
+        detail = client.subnets.get(top.id)
+        found = client.subnets.available(24, subnet_id=top.id, limit=4)
+    assert detail.used_ips == used
+    assert found.total_free == len(free)
+    assert found.blocks == [str(b) for b in free[:4]]
+    assert f"Free /24 blocks in {container} (global): {len(free)} in all" in printed
+
+
+def report_text(out: Path) -> str:
+    page = (out / "blast-radius.html").read_text(encoding="utf-8")
+    page = re.sub(r"<script.*?</script>|<style.*?</style>", "", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def test_report_shows_the_job(job: tuple[Path, str]) -> None:
+    out, printed = job
+    text = report_text(out)
+    assert "ncsu-coreswitch1 failing cuts off 1 device" in text
+    assert "from the roots ncsu-coreswitch1, ncsu-coreswitch2" in text
+    assert "ncsu-coreswitch2 9 PP:B117, PP:B118" in text
+    assert "10.112.0.0/15 global" in text
+    assert "has 256 free /24 blocks" in text
+    assert "ncsu-coreswitch2 becomes the only path for 9 devices" in printed
+
+
+def test_demo_rejects_a_used_database(
+    job: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = job
+    db = out / "netbox.duckdb"
+    before = db.stat().st_size
+    args = ["demo", "--source", "netbox", str(data_file(*EXPORT)), "--out", str(out)]
+    assert main(args) == 2
+    assert (
+        f"{db} already contains a twin (72 devices, 90 subnets)"
+        in capsys.readouterr().err
+    )
+    assert db.stat().st_size == before
+
+
+def test_demo_source_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--source", "netbox"]) == 2
+    assert "--source netbox needs the export file" in capsys.readouterr().err
