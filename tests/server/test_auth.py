@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from serverproc import ServerProcess
 
 import omnitwin
 from omnitwin.client._devices import load_sample_devices
 from omnitwin.client._routes import Route, routes_of
 from omnitwin.engine.ingest import sample_detected_state
 from omnitwin.sample import generate_fabric
+from serverproc import ServerProcess
 
 SITE = "nyc1"
 
@@ -298,11 +299,17 @@ def test_openapi_lists_every_route(http: httpx.Client) -> None:
 
 def test_request_logged_at_info(http: httpx.Client, server: ServerProcess) -> None:
     request_id = http.get("/health").headers["X-Request-Id"]
-    server.process.poll()
-    assert any(
-        "GET /v1/health 200" in line and request_id in line
-        for line in server.log().splitlines()
-    )
+    # The access line is written after the response is sent, so wait for it.
+    deadline = time.monotonic() + 10
+    while True:
+        logged = any(
+            "GET /v1/health 200" in line and request_id in line
+            for line in server.log().splitlines()
+        )
+        if logged or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert logged
 
 
 def test_import_upload_is_202(http: httpx.Client, server: ServerProcess) -> None:
