@@ -15,6 +15,7 @@ the same classes::
     ├── NotFound (404 not_found, LookupError)
     │   ├── NodeNotFound (404 node_not_found)
     │   └── NoPath (404 no_path)
+    ├── NotAcceptable (406 not_acceptable)
     ├── Conflict (409 conflict)
     │   ├── CIDROverlap (409 cidr_overlap)
     │   ├── Duplicate (409 duplicate)
@@ -42,6 +43,7 @@ __all__ = [
     "NoFreeSpace",
     "NoPath",
     "NodeNotFound",
+    "NotAcceptable",
     "NotFound",
     "OmniTwinError",
     "PermissionDenied",
@@ -152,6 +154,13 @@ class NoPath(NotFound):
     """Both topology nodes exist but no path connects them."""
 
     code = "no_path"
+
+
+class NotAcceptable(OmniTwinError):
+    """The server cannot send a response in any media type the Accept header lists."""
+
+    code = "not_acceptable"
+    status = 406
 
 
 class Conflict(OmniTwinError):

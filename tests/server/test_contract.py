@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
+import pandas.testing as pdt
 import pytest
+from serverproc import make_keys, start_server
 
 import omnitwin
 from omnitwin import (
@@ -27,7 +30,10 @@ from omnitwin import (
     ValidationError,
 )
 from omnitwin.cli import load_sample
+from omnitwin.client import _http
 from omnitwin.client._devices import load_sample_devices
+from omnitwin.client._export import ARROW_STREAM, NDJSON
+from omnitwin.engine.context import DEFAULT_WORKSPACE
 from omnitwin.engine.ingest import sample_detected_state
 from omnitwin.engine.jobs import Job
 from omnitwin.errors import Conflict, NodeNotFound, NoPath
@@ -43,6 +49,7 @@ from omnitwin.models import (
     TopologyLink,
     TopologyPath,
 )
+from omnitwin.notebook import loaders
 from omnitwin.sample import generate_fabric
 
 REPO = Path(__file__).resolve().parents[2]
@@ -269,6 +276,86 @@ def test_concurrent_allocations_unique(async_client: omnitwin.AsyncClient) -> No
 
     cidrs = asyncio.run(scenario())
     assert len(set(cidrs)) == 16
+
+
+# --- bulk export into pandas -------------------------------------------------
+
+EXPORT_FILTERS: list[dict[str, str]] = [
+    {},
+    {"within": "10.0.0.0/8"},
+    {"status": "reserved"},
+    {"vrf": "red"},
+    {"within": "2001:db8::/32", "vrf": "red"},
+    {"within": "192.0.2.0/24"},
+]
+
+
+def fill_export_sample(client: omnitwin.Client) -> None:
+    """Create subnets that cover every column of an export, in two VRFs."""
+    block = client.subnets.create(
+        "10.0.0.0/8", is_container=True, owner="team:net", tags={"region": "us"}
+    )
+    client.subnets.create("10.1.0.0/16", status="reserved", vlan_id=110)
+    client.subnets.allocate(
+        24, subnet_id=block.id, purpose="payments", tags={"app": "pay", "tier": "1"}
+    )
+    client.subnets.create("10.2.0.0/31", is_pool=True, purpose="p2p link")
+    client.subnets.create("10.3.0.0/16", vrf="red", status="reserved")
+    client.subnets.create("2001:db8::/32", vrf="red", is_container=True)
+    client.subnets.create("2001:db8:1::/48", vrf="red", status="available")
+    client.subnets.update(block.id, purpose="aggregate", tags={"region": "us-east"})
+
+
+def test_to_pandas_matches_records(client: omnitwin.Client) -> None:
+    fill_export_sample(client)
+    for filters in EXPORT_FILTERS:
+        frame = client.subnets.to_pandas(**filters)
+        records = list(client.subnets.iter(**filters))
+        expected = loaders.to_pandas(records, kind="Subnet")
+        assert len(frame) == len(records), filters
+        pdt.assert_frame_equal(frame, expected, obj=f"to_pandas({filters})")
+
+
+def test_to_pandas_invalid_filter_raises(client: omnitwin.Client) -> None:
+    with pytest.raises(InvalidCIDR):
+        client.subnets.to_pandas(within="10.0.0.1/8")
+    with pytest.raises(ValidationError):
+        client.subnets.to_pandas(status="retired")
+
+
+def test_async_to_pandas(async_client: omnitwin.AsyncClient) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with async_client as client:
+            await client.subnets.create("10.9.0.0/16", is_container=True)
+            await client.subnets.create("10.9.1.0/24", vlan_id=9, tags={"a": "b"})
+            frame = await client.subnets.to_pandas(within="10.9.0.0/16")
+            records = [s async for s in client.subnets.iter()]
+            return frame, loaders.to_pandas(records, kind="Subnet")
+
+    frame, expected = asyncio.run(scenario())
+    pdt.assert_frame_equal(frame, expected)
+
+
+@pytest.mark.parametrize("media_type", [ARROW_STREAM, NDJSON])
+def test_to_pandas_same_on_both_backends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, media_type: str
+) -> None:
+    """One database read by the embedded engine, then served over HTTP."""
+    db = tmp_path / "export.duckdb"
+    with omnitwin.connect(f"local:{db}") as local:
+        fill_export_sample(local)
+        expected = [local.subnets.to_pandas(**f) for f in EXPORT_FILTERS]
+    key = make_keys(db, {"reader": (DEFAULT_WORKSPACE, True)})["reader"]
+    monkeypatch.setattr(_http, "export_accept", lambda: media_type)
+    proc = start_server(tmp_path, db=db)
+    try:
+        with omnitwin.Client(proc.url, api_key=key.secret) as remote:
+            for filters, local_frame in zip(EXPORT_FILTERS, expected, strict=True):
+                frame = remote.subnets.to_pandas(**filters)
+                pdt.assert_frame_equal(frame, local_frame, obj=f"{filters}")
+    finally:
+        proc.stop()
+    assert " 500 " not in proc.log()
 
 
 # --- devices, drift, discovery, topology, jobs and imports --------------------

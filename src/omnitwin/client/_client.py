@@ -9,6 +9,7 @@ it, in process or over HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -202,9 +203,10 @@ class Subnets(_Namespace):
     ) -> Any:
         """Return every matching subnet as a DataFrame (dtypes as in the loaders).
 
-        The embedded engine answers with one bulk query; a backend without
-        the ``subnets.export`` operation (the HTTP API, for now) is read page
-        by page instead.
+        The embedded engine runs one bulk query, and the HTTP backend reads
+        ``GET /v1/subnets/export`` in one streamed response (Arrow IPC when
+        pyarrow is installed, else NDJSON). A backend without the
+        ``subnets.export`` operation is read page by page instead.
         """
         from omnitwin.notebook.loaders import subnets_frame, to_pandas
 
@@ -345,6 +347,28 @@ class AsyncSubnets(_AsyncNamespace):
             if page >= result.pages:
                 return
             page += 1
+
+    async def to_pandas(
+        self,
+        *,
+        within: str | None = None,
+        status: str | None = None,
+        vrf: str | None = None,
+    ) -> Any:
+        """Return every matching subnet as a DataFrame; see :meth:`Subnets.to_pandas`.
+
+        The dtypes are applied in a worker thread, so that a large frame does
+        not block the event loop.
+        """
+        from omnitwin.notebook.loaders import subnets_frame, to_pandas
+
+        params = _params(within=within, status=status, vrf=vrf)
+        try:
+            frame = await self._call("subnets.export", params)
+        except KeyError:
+            records = [subnet async for subnet in self.iter(**params)]
+            return await asyncio.to_thread(to_pandas, records, kind="Subnet")
+        return await asyncio.to_thread(subnets_frame, frame)
 
     async def get(self, subnet_id: str) -> SubnetDetail:
         """Return a subnet with its usage and children."""

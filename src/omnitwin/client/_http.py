@@ -22,6 +22,7 @@ from urllib.parse import quote
 import httpx
 
 from omnitwin import __version__
+from omnitwin.client._export import ExportDecoder, export_accept
 from omnitwin.client._routes import Route, route_for_call
 from omnitwin.client._sse import aiter_envelopes, iter_envelopes
 from omnitwin.errors import (
@@ -39,6 +40,8 @@ logger = logging.getLogger("omnitwin.client")
 
 MAX_RETRY_WAIT_SECONDS = 30.0
 MAX_POLL_SECONDS = 1.0
+# Bytes of an export body that the async client decodes in one worker thread.
+_DECODE_BYTES = 8 * 1_048_576
 
 # Waits have no route, so the backend polls the job instead of holding a request
 # open for up to the whole timeout.
@@ -264,7 +267,13 @@ class HttpBackend:
             "retrying %s %s in %.1f s: %s", spec.method, spec.path, wait, reason
         )
 
-    def _send(self, spec: RequestSpec, *, stream: bool = False) -> httpx.Response:
+    def _send(
+        self,
+        spec: RequestSpec,
+        *,
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         client = self._sync_client()
         attempt = 0
         while True:
@@ -275,6 +284,7 @@ class HttpBackend:
                 json=spec.json,
                 data=spec.form,
                 files=spec.files,
+                headers=headers,
             )
             try:
                 response = client.send(request, stream=stream)
@@ -297,7 +307,11 @@ class HttpBackend:
             attempt += 1
 
     async def _asend(
-        self, spec: RequestSpec, *, stream: bool = False
+        self,
+        spec: RequestSpec,
+        *,
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         client = self._async_client()
         attempt = 0
@@ -309,6 +323,7 @@ class HttpBackend:
                 json=spec.json,
                 data=spec.form,
                 files=spec.files,
+                headers=headers,
             )
             try:
                 response = await client.send(request, stream=stream)
@@ -335,6 +350,8 @@ class HttpBackend:
         if operation in _POLLED_WAITS:
             return self._wait(operation, params)
         spec = build_request(operation, params)
+        if spec.route.result.kind == "table":
+            return self._export(spec)
         return decode_response(spec, self._send(spec))
 
     async def acall(self, operation: str, params: dict[str, Any]) -> Any:
@@ -342,7 +359,45 @@ class HttpBackend:
         if operation in _POLLED_WAITS:
             return await self._await(operation, params)
         spec = build_request(operation, params)
+        if spec.route.result.kind == "table":
+            return await self._aexport(spec)
         return decode_response(spec, await self._asend(spec))
+
+    def _export(self, spec: RequestSpec) -> Any:
+        """Stream a ``table`` route's body into a DataFrame."""
+        headers = {"Accept": export_accept()}
+        response = self._send(spec, stream=True, headers=headers)
+        try:
+            if response.status_code >= 400:
+                response.read()
+                decode_response(spec, response)
+            try:
+                decoder = ExportDecoder(response.headers.get("content-type", ""))
+                for chunk in response.iter_bytes():
+                    decoder.feed(chunk)
+                return decoder.frame()
+            except (httpx.TransportError, ValueError) as exc:
+                raise _export_error(spec, exc) from exc
+        finally:
+            response.close()
+
+    async def _aexport(self, spec: RequestSpec) -> Any:
+        """Stream a ``table`` route's body into a DataFrame without blocking.
+
+        Decoding runs in worker threads, on about 8 MB of the body at a time.
+        """
+        headers = {"Accept": export_accept()}
+        response = await self._asend(spec, stream=True, headers=headers)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                decode_response(spec, response)
+            try:
+                return await _adecode_export(response)
+            except (httpx.TransportError, ValueError) as exc:
+                raise _export_error(spec, exc) from exc
+        finally:
+            await response.aclose()
 
     def _wait(self, operation: str, params: dict[str, Any]) -> Any:
         """Poll a job until it finishes or waits for review, like the engine."""
@@ -441,6 +496,25 @@ class HttpBackend:
 
 def _settled(job: Any) -> bool:
     return bool(job.done) or job.status == "awaiting_review"
+
+
+async def _adecode_export(response: httpx.Response) -> Any:
+    decoder = ExportDecoder(response.headers.get("content-type", ""))
+    pending: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= _DECODE_BYTES:
+            await asyncio.to_thread(decoder.feed, b"".join(pending))
+            pending, size = [], 0
+    await asyncio.to_thread(decoder.feed, b"".join(pending))
+    return await asyncio.to_thread(decoder.frame)
+
+
+def _export_error(spec: RequestSpec, exc: Exception) -> OmniTwinError:
+    """Return the error of an export body that broke off or could not be read."""
+    return ServerError(f"{spec.method} {spec.path}: the export failed to load: {exc}")
 
 
 def _transport_error(spec: RequestSpec, exc: httpx.TransportError) -> OmniTwinError:

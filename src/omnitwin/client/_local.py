@@ -64,7 +64,8 @@ LOCAL_OPERATIONS: dict[str, _Handler] = {
 LOCAL_OPERATIONS.update(IMPORT_OPERATIONS)
 LOCAL_OPERATIONS.update(DEVICE_OPERATIONS)
 LOCAL_OPERATIONS.update(AGENT_OPERATIONS)
-# Bulk DataFrame export for notebooks; the HTTP API has no route for it yet.
+# Bulk DataFrame export for notebooks. Over HTTP the same operation reads
+# GET /v1/subnets/export, which omnitwin.server._export serves.
 LOCAL_OPERATIONS["subnets.export"] = lambda e, c, p: export_subnets(e, c, **p)
 
 

@@ -47,7 +47,7 @@ ParamType = Literal[
     "any",
     "binary",
 ]
-ResultKind = Literal["record", "page", "list", "groups", "json", "stream"]
+ResultKind = Literal["record", "page", "list", "groups", "json", "stream", "table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,8 @@ class ResultSpec:
     without a model. ``groups``: an object of arrays of ``model`` objects.
     ``json``: any JSON value.
     ``stream``: an event stream (SSE) of ``{type, seq, session, ts, body}``.
+    ``table``: every matching ``model`` row, streamed as an Arrow IPC stream
+    or as NDJSON, whichever the Accept header asks for.
     """
 
     kind: ResultKind
@@ -229,6 +231,21 @@ ROUTES: dict[str, tuple[Route, ...]] = {
             ),
             ResultSpec("page", Subnet),
             summary="List subnets in address order",
+        ),
+    ),
+    "subnets.export": (
+        Route(
+            "subnets.export",
+            "GET",
+            "/subnets/export",
+            (
+                _query("within", description="only subnets inside this CIDR"),
+                _query("status", enum=_STATUS),
+                _query("vrf"),
+            ),
+            ResultSpec("table", Subnet),
+            summary="Export every matching subnet in address order, as an "
+            "Arrow IPC stream or NDJSON (Accept header)",
         ),
     ),
     "subnets.create": (

@@ -4,6 +4,8 @@ Every route of :data:`~omnitwin.client._routes.ROUTES` gets one generic
 endpoint that authenticates the key, counts the request against the
 workspace's budget, checks the parameters and runs the operation through the
 same :class:`~omnitwin.client._local.LocalBackend` that embedded clients use.
+Routes whose result is a ``table`` stream their rows through
+:mod:`omnitwin.server._export` instead.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ from omnitwin.errors import (
     ValidationError,
 )
 from omnitwin.models import Page
+from omnitwin.server._export import (
+    choose_media_type,
+    export_media_types,
+    export_response,
+)
 from omnitwin.server._keys import KEY_PREFIXES, ApiKey, KeyKind, KeyStore
 from omnitwin.server._openapi import build_openapi
 from omnitwin.server._params import parse_form, parse_params
@@ -289,6 +296,25 @@ def _operation_handler(state: _State, route: Route) -> Handler:
     return handle
 
 
+def _export_handler(state: _State, route: Route) -> Handler:
+    """Stream the rows of a ``table`` route in the media type of ``Accept``."""
+
+    async def handle(
+        request: Request, key: ApiKey, headers: dict[str, str]
+    ) -> Response:
+        accept = request.headers.get("accept")
+        media_type = choose_media_type(accept, export_media_types())
+        params = await _params_of(request, route)
+        engine = await state.engine_for(key)
+        ctx = Context(workspace=key.workspace, actor=key.actor)
+        request_id = request_id_of(request)
+        return await export_response(
+            engine, ctx, params, media_type, headers, request_id
+        )
+
+    return handle
+
+
 def _sandbox_reset_handler(state: _State) -> Handler:
     async def handle(
         request: Request, key: ApiKey, headers: dict[str, str]
@@ -309,7 +335,11 @@ def _routes(state: _State) -> list[BaseRoute]:
         for param in route.path_params:
             if param.slashes:
                 path = path.replace("{" + param.name + "}", "{" + param.name + ":path}")
-        endpoint = _guarded(state, _operation_handler(state, route), write=route.write)
+        if route.result.kind == "table":
+            handler = _export_handler(state, route)
+        else:
+            handler = _operation_handler(state, route)
+        endpoint = _guarded(state, handler, write=route.write)
         routes.append(
             StarletteRoute(
                 path, endpoint, methods=[route.method], name=route.operation_id

@@ -27,6 +27,25 @@ _ERROR_STATUSES = {
     429: "Rate limit reached; retry after Retry-After seconds",
 }
 
+# The media types of a ``table`` result, as served by omnitwin.server._export.
+_TABLE_CONTENT = {
+    "application/x-ndjson": {
+        "schema": {
+            "type": "string",
+            "description": "one JSON object per line, with the fields of the "
+            "record plus prefix_length and version",
+        }
+    },
+    "application/vnd.apache.arrow.stream": {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": "Arrow IPC stream; tags is JSON text and the "
+            "timestamps are ISO 8601 strings",
+        }
+    },
+}
+
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     int: {"type": "integer"},
@@ -206,6 +225,14 @@ def _operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
             },
         }
     }
+    if route.result.kind == "table":
+        responses[str(route.status)]["content"] = _TABLE_CONTENT
+        responses["406"] = {
+            "description": "The Accept header lists none of the export formats",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+            },
+        }
     links = _links(route)
     if links:
         responses[str(route.status)]["links"] = links
