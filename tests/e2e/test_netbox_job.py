@@ -17,9 +17,11 @@ from typing import Any
 
 import networkx as nx
 import pytest
+from serverproc import make_keys, start_server
 
 import omnitwin
 from omnitwin.cli import main
+from omnitwin.notebook.report import render_report
 from testdata import data_file
 
 EXPORT = ("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")
@@ -54,8 +56,11 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def device_names(dump: list[dict[str, Any]]) -> dict[int, str]:
-    """Hostnames as documented: ``<type slug>-<pk>`` when unnamed, and
-    ``<name>.<site slug>`` when the name is used at more than one site."""
+    """Return each device's hostname as the import documents it.
+
+    An unnamed device is ``<type slug>-<pk>``, and a name used at more than
+    one site becomes ``<name>.<site slug>``.
+    """
     types = objects(dump, "dcim.devicetype")
     slugs = {pk: f["slug"] for pk, f in objects(dump, "dcim.site").items()}
     devices = objects(dump, "dcim.device")
@@ -75,8 +80,11 @@ def device_names(dump: list[dict[str, Any]]) -> dict[int, str]:
 
 
 def brute_graph(dump: list[dict[str, Any]]) -> nx.Graph[str]:
-    """Devices joined by every cable whose ends are all data ports, and by
-    circuits with such a cable on both sides."""
+    """Build the device graph from the cable terminations of the export.
+
+    Every cable whose ends are all data ports joins its two devices, and so
+    does a circuit with such a cable on both sides.
+    """
     names = device_names(dump)
     owners = {
         model: {pk: names[f["device"]] for pk, f in objects(dump, model).items()}
@@ -235,8 +243,8 @@ def test_container_utilization_and_free_blocks(
     assert f"Free /24 blocks in {container} (global): {len(free)} in all" in printed
 
 
-def report_text(out: Path) -> str:
-    page = (out / "blast-radius.html").read_text(encoding="utf-8")
+def report_text(out: Path, name: str = "blast-radius.html") -> str:
+    page = (out / name).read_text(encoding="utf-8")
     page = re.sub(r"<script.*?</script>|<style.*?</style>", "", page, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
@@ -270,3 +278,32 @@ def test_demo_rejects_a_used_database(
 def test_demo_source_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--source", "netbox"]) == 2
     assert "--source netbox needs the export file" in capsys.readouterr().err
+
+
+def report_body(text: str) -> str:
+    """Return the report from its title to the recorded inputs."""
+    start = text.index("Blast radius report")
+    return text[start : text.index("Report inputs", start)]
+
+
+def test_report_same_through_server(job: tuple[Path, str], tmp_path: Path) -> None:
+    out, _ = job
+    db = tmp_path / "served.duckdb"
+    db.write_bytes((out / "netbox.duckdb").read_bytes())
+    key = make_keys(db, {"demo": ("default", True)})["demo"]
+    server = start_server(tmp_path, db=db)
+    try:
+        render_report(
+            "blast-radius",
+            CORES[0],
+            tmp_path / "served.html",
+            url=server.url,
+            api_key=key.secret,
+            roots=CORES,
+        )
+    finally:
+        server.stop()
+    served = report_body(report_text(tmp_path, "served.html"))
+    local = report_body(report_text(out))
+    assert "ncsu-coreswitch2" in served
+    assert served == local
