@@ -234,13 +234,24 @@ def _execute(notebook: Any, workdir: Path, api_key: str | None, timeout: float) 
     env = dict(os.environ)
     if api_key:
         env["OMNITWIN_API_KEY"] = api_key
+    # IPC sockets in the work folder: the kernel opens no TCP port, and
+    # ipykernel does not warn about unencrypted TCP on every run.
+    manager = require("jupyter_client.manager").KernelManager(
+        kernel_name="python3", transport="ipc", ip=str(workdir / "kernel")
+    )
     runner = require("nbclient").NotebookClient(
         notebook,
+        km=manager,
         timeout=int(timeout),
         kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
-    runner.execute(env=env)
+    try:
+        runner.execute(env=env)
+    finally:
+        # The client shuts down only kernels it started itself.
+        if manager.has_kernel:
+            manager.shutdown_kernel()
 
 
 def render_report(
