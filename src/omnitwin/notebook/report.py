@@ -116,7 +116,8 @@ def _counts(client: Any) -> dict[str, int]:
         "devices": client.devices.list(per_page=1).total,
         "open_drift_events": client.drift.events(status="open", per_page=1).total,
         "audit_events": client.audit.list(per_page=1).total,
-        "links": len(client.topology.links()),
+        "intended_links": len(client.topology.links(kind="intended")),
+        "detected_links": len(client.topology.links(kind="detected")),
     }
 
 
@@ -154,6 +155,17 @@ def _snapshot_server(url: str, api_key: str | None) -> dict[str, Any]:
 
     with omnitwin.connect(url, api_key=api_key) as client:
         return {"kind": "server", "url": url, "counts": _counts(client)}
+
+
+def _check_target(
+    source: str, api_key: str | None, target: str, roots: list[str] | None
+) -> None:
+    """Raise the engine's error for an unknown target or root before any kernel
+    starts, so a typo costs one line, not a notebook traceback."""
+    import omnitwin
+
+    with omnitwin.connect(source, api_key=api_key) as client:
+        client.topology.blast_radius(target, roots=roots)
 
 
 def _versions() -> dict[str, str]:
@@ -197,7 +209,10 @@ def _export(notebook: Any, inputs: Mapping[str, Any]) -> str:
     # The template inserts a script tag for the widget renderer; the real one
     # is inlined below, so that tag gets a script that does nothing.
     exporter.widget_renderer_url = "data:text/javascript,void%200"
-    body, _ = exporter.from_notebook_node(notebook)
+    title = f"omnitwin {inputs['report']} report: {inputs['parameters']['target']}"
+    body, _ = exporter.from_notebook_node(
+        notebook, resources={"metadata": {"name": title}}
+    )
     tag = f'<script src="{_REQUIRE_MARKER}"></script>'
     if tag not in body:
         raise RuntimeError("the nbconvert template has no require.js script tag")
@@ -319,8 +334,10 @@ def render_report(
         copy = None
         if db is not None:
             database, copy = _snapshot_file(db, workdir)
+            _check_target(f"local:{copy}", None, target, roots)
         elif url is not None:
             database = _snapshot_server(url, api_key)
+            _check_target(url, api_key, target, roots)
         parameters: dict[str, Any] = {
             "target": target,
             "roots": list(roots) if roots else None,
