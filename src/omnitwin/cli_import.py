@@ -114,6 +114,7 @@ def print_import_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None
         print(f"  row errors: {len(plan.row_errors)}")
         for error in plan.row_errors[:_SHOWN_ROWS]:
             print(f"    line {error['line']} {error['field']}: {error['message']}")
+        _print_more(len(plan.row_errors))
     if conflicts:
         print(f"  conflicts: {len(conflicts)} ({job.open_conflicts} open)")
         for conflict in conflicts[:_SHOWN_ROWS]:
@@ -121,3 +122,14 @@ def print_import_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None
                 f"    {conflict['id']} line {conflict['line']} {conflict['kind']}: "
                 f"{conflict['message']} [suggested: {conflict['suggestion']}]"
             )
+        _print_more(len(conflicts))
+    if job.status == "awaiting_review" and job.open_conflicts:
+        print(
+            "  next: run the same command with --accept-suggestions to take every "
+            "suggested resolution, or resolve conflicts one by one through the API"
+        )
+
+
+def _print_more(count: int) -> None:
+    if count > _SHOWN_ROWS:
+        print(f"    ... and {count - _SHOWN_ROWS} more; --json lists them all")

@@ -307,3 +307,22 @@ def test_report_same_through_server(job: tuple[Path, str], tmp_path: Path) -> No
     local = report_body(report_text(out))
     assert "ncsu-coreswitch2" in served
     assert served == local
+
+
+def test_importing_again_changes_nothing(
+    job: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = job
+    db = tmp_path / "again.duckdb"
+    db.write_bytes((out / "netbox.duckdb").read_bytes())
+    with omnitwin.connect(f"local:{db}", read_only=True) as client:
+        before = (client.devices.list().total, len(client.topology.links()))
+    args = ["import", "netbox", str(data_file(*EXPORT)), "--db", str(db)]
+    assert main([*args, "--accept-suggestions"]) == 0
+    printed = capsys.readouterr().out
+    assert "committed" in printed
+    assert "the site is already stored" in printed
+    assert "this cable is already stored as a link" in printed
+    with omnitwin.connect(f"local:{db}", read_only=True) as client:
+        after = (client.devices.list().total, len(client.topology.links()))
+    assert after == before

@@ -38,6 +38,8 @@ __all__ = [
     "merged_record",
     "network_order",
     "of_kind",
+    "skip_open_circuits",
+    "skip_stored_inventory",
     "skip_unknown_devices",
     "subnet_input",
     "subnet_merge",
@@ -163,6 +165,89 @@ def skip_unknown_devices(
             reason = f"device {missing[0]!r} not found; import the device first"
             skipped.append({"line": item.line, "reason": reason})
     return skipped
+
+
+def skip_stored_inventory(
+    items: list[PlanItem],
+    stored_sites: set[str],
+    stored_links: set[tuple[tuple[str, str], tuple[str, str]]],
+) -> list[dict[str, Any]]:
+    """Skip sites and cables that are already stored, so a file imports twice.
+
+    ``stored_links`` holds the ends of stored intended links as sorted pairs
+    of (lowercase hostname, normalised port). A cable to a circuit is already
+    stored when its device port ends such a link.
+
+    Examples
+    --------
+    >>> from omnitwin.engine.importers import SiteRecord
+    >>> items = [PlanItem(0, "site", 2, SiteRecord(2, "Lab"))]
+    >>> skip_stored_inventory(items, {"Lab"}, set())
+    [{'line': 2, 'reason': 'the site is already stored'}]
+    """
+    used_ports = {end for pair in stored_links for end in pair}
+    skipped: list[dict[str, Any]] = []
+    for item in items:
+        if item.action == "skip":
+            continue
+        reason = None
+        if item.kind == "site" and item.record.name in stored_sites:
+            reason = "the site is already stored"
+        elif item.kind == "cable":
+            ends = _cable_ends(item.record)
+            if len(ends) == 2 and tuple(sorted(ends)) in stored_links:
+                reason = "this cable is already stored as a link"
+            elif len(ends) == 1 and ends[0] in used_ports:
+                reason = "this cable's device port already ends a stored link"
+        if reason is not None:
+            item.action = "skip"
+            skipped.append({"line": item.line, "reason": reason})
+    return skipped
+
+
+def skip_open_circuits(items: list[PlanItem]) -> list[dict[str, Any]]:
+    """Skip cables to a circuit whose other side has no cable in the file.
+
+    Such a cable joins no two devices, so it gives no link (see
+    :func:`cable_links`); planning it as created would overstate the plan.
+    """
+    sides: dict[str, set[str]] = {}
+    for item in items:
+        if item.kind == "cable" and item.action != "skip":
+            for circuit, side in _circuit_sides(item.record):
+                sides.setdefault(circuit, set()).add(side)
+    skipped: list[dict[str, Any]] = []
+    for item in items:
+        if item.kind != "cable" or item.action == "skip":
+            continue
+        if any(len(sides[c]) < 2 for c, _ in _circuit_sides(item.record)):
+            item.action = "skip"
+            reason = "the circuit's other side has no cable, so it joins no devices"
+            skipped.append({"line": item.line, "reason": reason})
+    return skipped
+
+
+def _circuit_sides(cable: CableRecord) -> list[tuple[str, str]]:
+    return [
+        (device, port)
+        for device, port, kind in (
+            (cable.a_device, cable.a_port, cable.a_type),
+            (cable.b_device, cable.b_port, cable.b_type),
+        )
+        if kind == "circuit_termination"
+    ]
+
+
+def _cable_ends(cable: CableRecord) -> list[tuple[str, str]]:
+    """Return the (lowercase hostname, normalised port) ends on devices."""
+    return [
+        (device.lower(), normalize_interface(port) if port.strip() else "")
+        for device, port, kind in (
+            (cable.a_device, cable.a_port, cable.a_type),
+            (cable.b_device, cable.b_port, cable.b_type),
+        )
+        if kind != "circuit_termination"
+    ]
 
 
 def summarize_plan(plan: ImportPlanDraft) -> ImportPlan:

@@ -47,6 +47,8 @@ from omnitwin.engine.import_plan import (
     merged_record,
     network_order,
     of_kind,
+    skip_open_circuits,
+    skip_stored_inventory,
     skip_unknown_devices,
     subnet_input,
     subnet_merge,
@@ -455,7 +457,33 @@ class ImportService:
         chosen = self._resolutions(ctx.workspace, import_id)
         apply_resolutions(items, conflicts, chosen)
         skipped += skip_unknown_devices(items, set(stored_names))
+        skipped += skip_open_circuits(items)
+        if devices is not None:
+            skipped += skip_stored_inventory(items, *self._stored_inventory(ctx))
         return ImportPlanDraft(items, conflicts, parsed, skipped)
+
+    def _stored_inventory(
+        self, ctx: Context
+    ) -> tuple[set[str], set[tuple[tuple[str, str], tuple[str, str]]]]:
+        """Return the stored site names and the ends of stored intended links."""
+        sites = {
+            str(row[0])
+            for row in self.store.fetchall(
+                "SELECT name FROM sites WHERE workspace = ?", [ctx.workspace]
+            )
+        }
+        rows = self.store.fetchall(
+            "SELECT lower(da.hostname), coalesce(l.port_a, ''), lower(db.hostname), "
+            "coalesce(l.port_b, '') FROM links l "
+            "JOIN devices da ON da.workspace = l.workspace AND da.id = l.a "
+            "JOIN devices db ON db.workspace = l.workspace AND db.id = l.b "
+            "WHERE l.workspace = ? AND l.kind = 'intended'",
+            [ctx.workspace],
+        )
+        links = {
+            (min((a, pa), (b, pb)), max((a, pa), (b, pb))) for a, pa, b, pb in rows
+        }
+        return sites, links
 
     # -- writing ---------------------------------------------------------
 
