@@ -174,7 +174,7 @@ def skip_stored_inventory(
 ) -> list[dict[str, Any]]:
     """Skip sites and cables that are already stored, so a file imports twice.
 
-    ``stored_links`` holds the ends of stored intended links as sorted pairs
+    ``stored_links`` contains the ends of stored intended links as sorted pairs
     of (lowercase hostname, normalised port). A cable to a circuit is already
     stored when its device port ends such a link.
 
