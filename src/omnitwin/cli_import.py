@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from omnitwin.client import Client
 from omnitwin.engine.import_sources import SOURCES
+from omnitwin.errors import ValidationError
 from omnitwin.models import ImportJob
 
-__all__ = ["add_import_command", "print_import_report"]
+__all__ = ["add_import_command", "follow_import", "print_import_report"]
 
 _SHOWN_ROWS = 20
+# A day: the CLI waits for the largest import rather than give up on it.
+_WAIT_SECONDS = 86_400.0
 EXIT_REVIEW = 3
 
 
@@ -66,7 +70,19 @@ def add_import_command(commands: Any, *, default_db: str = "omnitwin.duckdb") ->
     command.set_defaults(handler=_run_import)
 
 
+def follow_import(client: Client, import_id: str) -> ImportJob:
+    """Wait for an import job, with a progress bar when stderr is a terminal.
+
+    Redirected output gets no bar, because each redraw would add a line.
+    """
+    if sys.stderr.isatty():
+        return client.imports.progress(import_id)
+    return client.imports.wait(import_id, timeout=_WAIT_SECONDS)
+
+
 def _run_import(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        raise ValidationError(f"{args.file} not found; give the path of the export")
     with Client(f"local:{args.db}", actor="user:cli") as client:
         job = client.imports.start(
             args.source,
@@ -74,11 +90,11 @@ def _run_import(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             options={"on_error": args.on_error},
         )
-        job = client.imports.progress(job.id)
+        job = follow_import(client, job.id)
         conflicts = client.imports.conflicts(job.id)
         if args.accept_suggestions and job.status == "awaiting_review":
             client.imports.commit(job.id, accept_suggestions=True)
-            job = client.imports.progress(job.id)
+            job = follow_import(client, job.id)
         if args.json:
             body = {**job.to_dict(), "conflicts": [c.to_dict() for c in conflicts]}
             print(json.dumps(body, indent=2, sort_keys=True))

@@ -326,3 +326,15 @@ def test_importing_again_changes_nothing(
     with omnitwin.connect(f"local:{db}", read_only=True) as client:
         after = (client.devices.list().total, len(client.topology.links()))
     assert after == before
+
+
+def test_import_missing_file_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "new.duckdb"
+    missing = tmp_path / "export.json"
+    assert main(["import", "netbox", str(missing), "--db", str(db)]) == 2
+    assert (
+        f"{missing} not found; give the path of the export" in capsys.readouterr().err
+    )
+    assert not db.exists()

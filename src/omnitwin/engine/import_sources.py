@@ -122,7 +122,8 @@ def _load_json(data: bytes) -> Any:
     except json.JSONDecodeError as exc:
         message = (
             f"invalid JSON on line {exc.lineno}, column {exc.colno}: {exc.msg}; "
-            "export the file again"
+            "check that the source matches the file (a CSV export needs its own "
+            "source), or export the file again"
         )
         raise ValidationError(message, details={"line": exc.lineno}) from exc
 
