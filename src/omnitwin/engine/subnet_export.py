@@ -19,7 +19,7 @@ from omnitwin.engine import cidr
 from omnitwin.engine.context import Context
 from omnitwin.engine.subnets import validate_status, validate_vrf
 
-__all__ = ["EXPORT_COLUMNS", "SubnetExport", "export_subnets"]
+__all__ = ["EXPORT_COLUMNS", "SubnetExport", "export_subnets", "parse_tags"]
 
 # Columns of an export, in order: those of omnitwin.models.Subnet plus
 # prefix_length and version.
@@ -106,8 +106,32 @@ def export_subnets(
     store = engine.store
     with store.lock:
         frame = store.conn.execute(query, params).df()
-    frame["tags"] = [json.loads(text) if text else {} for text in frame["tags"]]
+    frame["tags"] = parse_tags(frame["tags"].tolist())
     return frame
+
+
+def parse_tags(texts: list[str | None]) -> list[dict[str, str]]:
+    """Parse stored tag texts into one dict per row.
+
+    Most subnets of a twin share a few tag sets, so each distinct text is
+    parsed once and every row gets its own shallow copy (tag values are
+    strings, so rows never share a mutable value).
+
+    >>> rows = parse_tags(['{"site": "nyc1"}', '{"site": "nyc1"}', None])
+    >>> rows, rows[0] is rows[1]
+    ([{'site': 'nyc1'}, {'site': 'nyc1'}, {}], False)
+    """
+    parsed: dict[str, dict[str, str]] = {}
+    rows = []
+    for text in texts:
+        if not text:
+            rows.append({})
+            continue
+        tags = parsed.get(text)
+        if tags is None:
+            tags = parsed[text] = json.loads(text)
+        rows.append(dict(tags))
+    return rows
 
 
 class SubnetExport:
