@@ -17,11 +17,11 @@ from typing import Any
 
 import networkx as nx
 import pytest
-from serverproc import make_keys, start_server
 
 import omnitwin
 from omnitwin.cli import main
 from omnitwin.notebook.report import render_report
+from serverproc import make_keys, start_server
 from testdata import data_file
 
 EXPORT = ("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")

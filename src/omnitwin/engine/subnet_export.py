@@ -122,7 +122,7 @@ def parse_tags(texts: list[str | None]) -> list[dict[str, str]]:
     ([{'site': 'nyc1'}, {'site': 'nyc1'}, {}], False)
     """
     parsed: dict[str, dict[str, str]] = {}
-    rows = []
+    rows: list[dict[str, str]] = []
     for text in texts:
         if not text:
             rows.append({})
