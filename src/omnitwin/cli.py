@@ -1,7 +1,8 @@
 """The ``omnitwin`` command line.
 
-``omnitwin demo`` builds a twin of the generated sample network and prints
-what it holds; the ``subnets`` and ``audit`` commands work on any database.
+``omnitwin demo`` builds a twin of the generated sample network, an export
+or a Batfish snapshot and prints what it holds; the ``subnets`` and ``audit``
+commands work on any database.
 Errors print one line to standard error and exit with status 2 (bad input) or
 1 (anything else).
 """
@@ -66,6 +67,11 @@ def load_sample(client: Client, network: SampleNetwork) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.source != "batfish" and (args.detected or args.layer1):
+        raise ValidationError(
+            "--detected and --layer1 apply only to --source batfish; "
+            f"--source {args.source} does not read a second snapshot"
+        )
     if args.source != "sample":
         return _demo_source(args)
     if args.path is not None:
@@ -134,19 +140,16 @@ def _demo_sample(args: argparse.Namespace) -> int:
 
 
 def _demo_source(args: argparse.Namespace) -> int:
-    """Import a real export into a new twin, then print and report like the sample."""
-    from omnitwin.cli_import import print_import_report
+    """Build a new twin from an export or a Batfish snapshot, then print and report.
+
+    Both sources share this flow and differ only in how they fill the twin:
+    an export runs through an import job, a Batfish snapshot through the
+    client's device, subnet, link and discovery calls.
+    """
     from omnitwin.notebook.report import split_names
 
     started = time.perf_counter()
-    if args.path is None:
-        raise ValidationError(
-            f"--source {args.source} needs the export file, e.g. "
-            f"omnitwin demo --source {args.source} export.json"
-        )
-    source_file = Path(args.path)
-    if not source_file.is_file():
-        raise ValidationError(f"{source_file} not found; give the path of the export")
+    source_path = _source_path(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     args.db = args.db or str(out / f"{args.source}.duckdb")
@@ -158,22 +161,15 @@ def _demo_source(args: argparse.Namespace) -> int:
                 f"{stored[1]} subnets); pass --db with a new file, or delete "
                 f"{args.db} to rebuild it"
             )
-        print(f"omnitwin {__version__}: twin of {source_file} in {args.db}")
-        job = client.imports.start(args.source, source_file)
-        job = client.imports.progress(job.id)
-        if job.status == "awaiting_review":
-            print("  conflicts found: accepting the suggested resolutions")
-            client.imports.commit(job.id, accept_suggestions=True)
-            job = client.imports.progress(job.id)
-        print_import_report(
-            job, [c.to_dict() for c in client.imports.conflicts(job.id)]
-        )
-        if job.status != "committed":
+        print(f"omnitwin {__version__}: twin of {source_path} in {args.db}")
+        if args.source == "batfish":
+            _load_batfish(client, args, source_path)
+        elif not _import_export(client, args.source, source_path):
             return 1
         _print_twin(client)
         _print_prefixes(client)
         roots = split_names(args.roots) or _core_devices(client)
-        target = args.target or _default_target(client, roots)
+        target = args.target or _missing_link(client) or _default_target(client, roots)
         _print_blast_radius(client, target, roots)
         drift_rows = _print_drift(client)
         drift_page = out / "drift-summary.html"
@@ -186,14 +182,100 @@ def _demo_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_path(args: argparse.Namespace) -> Path:
+    """Check the demo's source arguments; return the export file or snapshot folder."""
+    batfish = args.source == "batfish"
+    if args.path is None:
+        if batfish:
+            raise ValidationError(
+                "--source batfish needs the snapshot folder, e.g. omnitwin demo "
+                "--source batfish live --detected live-with-interface-outage"
+            )
+        raise ValidationError(
+            f"--source {args.source} needs the export file, e.g. "
+            f"omnitwin demo --source {args.source} export.json"
+        )
+    path = Path(args.path)
+    if batfish and not path.is_dir():
+        raise ValidationError(
+            f"{path} is not a folder; give the Batfish snapshot folder, which "
+            "contains configs/"
+        )
+    if not batfish and not path.is_file():
+        raise ValidationError(f"{path} not found; give the path of the export")
+    return path
+
+
+def _import_export(client: Client, source: str, export: Path) -> bool:
+    """Import an export as a job; return whether it committed."""
+    from omnitwin.cli_import import follow_import, print_import_report
+
+    job = follow_import(client, client.imports.start(source, export).id)
+    if job.status == "awaiting_review":
+        print("  conflicts found: accepting the suggested resolutions")
+        client.imports.commit(job.id, accept_suggestions=True)
+        job = follow_import(client, job.id)
+    print_import_report(job, [c.to_dict() for c in client.imports.conflicts(job.id)])
+    return job.status == "committed"
+
+
+def _load_batfish(client: Client, args: argparse.Namespace, folder: Path) -> None:
+    """Build the twin from a Batfish snapshot, then ingest ``--detected`` if given."""
+    from omnitwin.engine.discovery.batfish import (
+        load_snapshot,
+        parse_snapshot,
+        read_snapshot,
+    )
+
+    snapshot = load_snapshot(folder, args.layer1)
+    # Read and check the detected snapshot before writing, so that an error in
+    # it leaves the database empty and the command can run again.
+    detected = None
+    if args.detected is not None:
+        detected = read_snapshot(args.detected, args.layer1)
+        parse_snapshot(detected)
+    intent = f"build the twin of Batfish snapshot {snapshot.name}"
+    for subnet in snapshot.subnets:
+        client.subnets.create(
+            subnet["cidr"], is_container=subnet["is_container"], intent=intent
+        )
+    client.devices.create_many(snapshot.devices)
+    client.topology.add_links(snapshot.links)
+    print(
+        f"  {len(snapshot.devices)} devices, {len(snapshot.subnets)} subnets and "
+        f"{len(snapshot.cables)} cables from {folder}"
+    )
+    if snapshot.skipped_cables:
+        print(
+            f"  left out {len(snapshot.skipped_cables)} cables to devices the "
+            "snapshot does not have"
+        )
+    if detected is None:
+        return
+    report = client.discovery.ingest("batfish", detected)
+    print(
+        f"  detected state of {args.detected}: {len(report.matched)} devices "
+        f"matched, {report.detected_links} links, {report.drift_opened} drift "
+        "events opened"
+    )
+
+
+def _missing_link(client: Client) -> str | None:
+    """Return the id of the first intended link that discovery did not see."""
+    missing = client.drift.links()["missing"]
+    return missing[0].id if missing else None
+
+
 def _print_twin(client: Client) -> None:
     devices = list(client.devices.iter())
     roles = Counter(device.role or "(none)" for device in devices)
     sites = {device.site for device in devices if device.site}
-    links = client.topology.links()
+    links = client.topology.links(kind="intended")
+    detected = client.topology.links(kind="detected")
     print(
         f"\nTwin: {len(devices)} devices at {len(sites)} sites, {len(links)} links, "
         f"{client.subnets.list().total} subnets"
+        + (f"; discovery saw {len(detected)} links" if detected else "")
     )
     print("  roles: " + ", ".join(f"{role} {n}" for role, n in roles.most_common()))
 
@@ -245,7 +327,10 @@ def _default_target(client: Client, roots: list[str] | None) -> str:
 def _print_blast_radius(client: Client, target: str, roots: list[str] | None) -> None:
     radius = client.topology.blast_radius(target, roots=roots)
     reference = f"the roots {', '.join(roots)}" if roots else "the rest of the network"
-    print(f"\nBlast radius of {target}, measured against {reference}:")
+    print(
+        f"\nBlast radius of {_describe_target(client, target)}, measured against "
+        f"{reference}:"
+    )
     print(
         f"  cuts off {len(radius.hostnames)} devices ({', '.join(radius.hostnames[:6])}"
         f"{', ...' if len(radius.hostnames) > 6 else ''}), "
@@ -253,11 +338,24 @@ def _print_blast_radius(client: Client, target: str, roots: list[str] | None) ->
         f"{len(radius.sites)} sites"
     )
     for point in radius.new_single_points:
+        count = len(point["cuts_off"])
         print(
             f"  {point['hostname']} becomes the only path for "
-            f"{len(point['cuts_off'])} devices: {', '.join(point['cuts_off'][:6])}"
+            f"{count} device{'' if count == 1 else 's'}"
+            f": {', '.join(point['cuts_off'][:6])}"
             f"{', ...' if len(point['cuts_off']) > 6 else ''}"
         )
+
+
+def _describe_target(client: Client, target: str) -> str:
+    """Name a link target by its two ends; return other targets unchanged."""
+    for link in client.topology.links():
+        if link.id == target:
+            return (
+                f"link {link.a_hostname} {link.port_a} - {link.b_hostname} "
+                f"{link.port_b} ({link.id})"
+            )
+    return target
 
 
 def _print_ipam(client: Client, network: SampleNetwork) -> None:
@@ -328,15 +426,18 @@ def _write_drift_page(
     link_rows = [
         {
             "kind": kind,
-            "a": link.a,
+            "a": link.a_hostname or link.a,
             "port_a": link.port_a,
-            "b": link.b,
+            "b": link.b_hostname or link.b,
             "port_b": link.port_b,
+            "link_id": link.id,
         }
         for kind, items in links.items()
         for link in items
     ]
-    link_frame = pd.DataFrame(link_rows, columns=["kind", "a", "port_a", "b", "port_b"])
+    link_frame = pd.DataFrame(
+        link_rows, columns=["kind", "a", "port_a", "b", "port_b", "link_id"]
+    )
     body = (
         "<h1>omnitwin drift summary</h1>"
         f"<p>{len(frame)} open drift events. Generated {html.escape(time.ctime())}.</p>"
@@ -442,27 +543,40 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="build a twin of the generated sample network, or of an export, "
-        "and write its drift summary and blast-radius report",
+        help="build a twin of the generated sample network, an export or a "
+        "Batfish snapshot, and write its drift summary and blast-radius report",
     )
     demo.add_argument(
-        "path", nargs="?", help="the export file to import (with --source)"
+        "path",
+        nargs="?",
+        help="the export file to import, or the Batfish snapshot folder (with "
+        "--source)",
     )
     demo.add_argument(
         "--source",
-        choices=["sample", *sorted(SOURCES)],
+        choices=["sample", "batfish", *sorted(SOURCES)],
         default="sample",
         help="what to build the twin from (default: %(default)s)",
     )
     demo.add_argument(
         "--db",
         help=f"DuckDB file to write (default: {DEFAULT_DB} for the sample, "
-        "OUT/SOURCE.duckdb for an export, which must be new or empty)",
+        "OUT/SOURCE.duckdb for an export or snapshot, which must be new or empty)",
     )
     demo.add_argument(
         "--roots",
         help="comma-separated devices that stand for the outside world in the "
         "blast radius (default for an export: devices whose role names the core)",
+    )
+    demo.add_argument(
+        "--detected",
+        help="with --source batfish: a second snapshot folder whose state is "
+        "ingested as the detected state, e.g. one with an interface_blacklist",
+    )
+    demo.add_argument(
+        "--layer1",
+        help="with --source batfish: the layer-1 cabling file for snapshots "
+        "without batfish/layer1_topology.json",
     )
     demo.add_argument("--sites", type=int, default=3, help="number of sites")
     demo.add_argument("--spines", type=int, default=2, help="spines per site")
@@ -475,8 +589,9 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--target",
-        help="device whose blast radius to report (default: leaf-02 of the first "
-        "site, or the first root of an export)",
+        help="device or link id whose blast radius to report (default: leaf-02 "
+        "of the first site; for an export or snapshot the first missing link, "
+        "else the first root, else the device with the most links)",
     )
     demo.set_defaults(handler=_cmd_demo)
 

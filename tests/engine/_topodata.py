@@ -7,16 +7,15 @@ The data files are read in place from ``OMNITWIN_TEST_DATA`` (default: the
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
+from omnitwin.engine.discovery.batfish import load_snapshot
 from omnitwin.engine.topology import Link, build_topology
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,55 +77,30 @@ def load_zoo(path: Path) -> nx.MultiGraph[str]:
     return build_topology(devices, links)
 
 
-_INTERFACE = re.compile(r"^interface (\S+)$")
-_IP_ADDRESS = re.compile(r"^ ip address (\S+) (\S+)$")
-_BGP = re.compile(r"^router bgp (\d+)$")
-
-
 def load_batfish() -> nx.MultiGraph[str]:
     """Build the batfish example network from its layer-1 file and configs.
 
     Devices are the 13 routers (site ``AS<n>`` from ``router bgp``) and the two
-    hosts. Links are the 20 cables of ``example_layer1_topology.json``, which
-    lists each cable in both directions. Every interface ``ip address`` (and
-    each host prefix) adds the device to that subnet and adds the address.
-    Address ids are ``device:ip`` because two loopbacks in the example share
-    2.1.1.2/32.
+    hosts, which take the site of the router they are cabled to. Links are the
+    20 cables of ``example_layer1_topology.json``, which lists each cable in
+    both directions, with the ports as the file spells them. Every interface
+    address adds the device to that subnet and adds the address. Address ids
+    are ``device:ip`` because two loopbacks in the example share 2.1.1.2/32.
     """
-    configs = sorted(require(BATFISH / "live" / "configs").glob("*.cfg"))
+    snapshot = load_snapshot(
+        require(BATFISH / "live"), require(BATFISH / "example_layer1_topology.json")
+    )
     devices, subnets, addresses = [], [], []
-    for config in configs:
-        device = config.stem
-        site = None
-        for line in config.read_text().splitlines():
-            if match := _BGP.match(line):
-                site = f"AS{match.group(1)}"
-            if match := _IP_ADDRESS.match(line):
-                iface = ipaddress.ip_interface(f"{match.group(1)}/{match.group(2)}")
-                subnets.append((device, str(iface.network)))
-                address = f"{device}:{iface.ip}"
-                addresses.append((address, str(iface.network), device))
-        devices.append({"id": device, "site": site})
-    for host_file in sorted(require(BATFISH / "live" / "hosts").glob("*.json")):
-        host = json.loads(host_file.read_text())
-        devices.append({"id": host["hostname"]})
-        for iface in host["hostInterfaces"].values():
-            prefix = ipaddress.ip_interface(iface["prefix"])
-            subnets.append((host["hostname"], str(prefix.network)))
-            address = f"{host['hostname']}:{prefix.ip}"
-            addresses.append((address, str(prefix.network), host["hostname"]))
-    return build_topology(devices, _layer1_links(), subnets, addresses)
-
-
-def _layer1_links() -> list[Link]:
-    layer1 = json.loads(require(BATFISH / "example_layer1_topology.json").read_text())
-    cables = set()
-    for edge in layer1["edges"]:
-        ends = sorted(
-            (edge[n]["hostname"], edge[n]["interfaceName"]) for n in ("node1", "node2")
-        )
-        cables.add((ends[0], ends[1]))
-    return [Link(a, b, pa, pb, None) for (a, pa), (b, pb) in sorted(cables)]
+    for device in snapshot.devices:
+        name = device["hostname"]
+        devices.append({"id": name, "site": device["site"]})
+        for interface in device["twin_state"]["interfaces"].values():
+            for address in interface.get("ipv4", []):
+                iface = ipaddress.ip_interface(address)
+                subnets.append((name, str(iface.network)))
+                addresses.append((f"{name}:{iface.ip}", str(iface.network), name))
+    links = [Link(c.a, c.b, c.port_a, c.port_b, None) for c in snapshot.cables]
+    return build_topology(devices, links, subnets, addresses)
 
 
 # --- brute force ----------------------------------------------------------

@@ -285,7 +285,7 @@ def test_batfish_dept_router_cuts_off_hosts(batfish) -> None:
         "host1",
         "intended:as2dept1:GigabitEthernet2/0|host1:eth0",
     ) in found.links
-    # as2dept1 runs its own BGP AS, so its site contains no other device.
+    # as2dept1 runs its own BGP AS, so its site contains no other router.
     assert found.sites == ("AS65001",)
 
 

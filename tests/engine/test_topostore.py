@@ -2,145 +2,47 @@
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 import networkx as nx
 import pytest
 from _topodata import brute_force, cut_off_groups, device_multigraph
 
 from omnitwin.engine.context import Context
-from omnitwin.engine.discovery import Neighbor, Observation, normalize_interface
+from omnitwin.engine.discovery import Observation, read_snapshot
+from omnitwin.engine.discovery.batfish import BatfishSnapshot, load_snapshot
 from omnitwin.engine.engine import Engine
 from omnitwin.errors import Duplicate, NodeNotFound, NoPath, NotFound, ValidationError
 from omnitwin.sample import generate_fabric
 from testdata import data_file, load_cases
 
-_HOSTNAME = re.compile(r"^hostname (\S+)$")
-_INTERFACE = re.compile(r"^interface (\S+)$")
-_IP_ADDRESS = re.compile(r"^ ip address (\S+) (\S+)$")
-
-
 # --- batfish example -------------------------------------------------------
 
-
-def batfish_configs(snapshot: str) -> dict[str, dict[str, Any]]:
-    """Return hostname -> twin state (interfaces with IPv4) from one snapshot."""
-    folder = data_file("batfish-example", snapshot, "configs")
-    states = {}
-    for config in sorted(folder.glob("*.cfg")):
-        hostname, interfaces, current = None, {}, None
-        for line in config.read_text().splitlines():
-            if match := _HOSTNAME.match(line):
-                hostname = match.group(1)
-            if match := _INTERFACE.match(line):
-                current = normalize_interface(match.group(1))
-                interfaces[current] = {"enabled": True, "oper_up": True}
-            if (match := _IP_ADDRESS.match(line)) and current is not None:
-                iface = ipaddress.ip_interface(f"{match.group(1)}/{match.group(2)}")
-                interfaces[current]["ipv4"] = [str(iface)]
-        assert hostname is not None, config
-        states[hostname] = {"hostname": hostname, "interfaces": interfaces}
-    for host_file in sorted(
-        data_file("batfish-example", snapshot, "hosts").glob("*.json")
-    ):
-        host = json.loads(host_file.read_text())
-        interfaces = {
-            normalize_interface(name): {
-                "enabled": True,
-                "oper_up": True,
-                "ipv4": [iface["prefix"]],
-            }
-            for name, iface in host["hostInterfaces"].items()
-        }
-        states[host["hostname"]] = {
-            "hostname": host["hostname"],
-            "interfaces": interfaces,
-        }
-    return states
+LAYER1 = ("batfish-example", "example_layer1_topology.json")
 
 
-def batfish_cables() -> list[tuple[str, str, str, str]]:
-    """The 20 cables of the layer-1 file, which lists each one in both directions."""
-    layer1 = json.loads(
-        data_file("batfish-example", "example_layer1_topology.json").read_text()
-    )
-    cables = set()
-    for edge in layer1["edges"]:
-        ends = sorted(
-            (edge[n]["hostname"], edge[n]["interfaceName"]) for n in ("node1", "node2")
-        )
-        cables.add((ends[0][0], ends[0][1], ends[1][0], ends[1][1]))
-    return sorted(cables)
+def batfish_snapshot(snapshot: str) -> BatfishSnapshot:
+    """Parse one snapshot of the example with the cabling file at the top."""
+    return load_snapshot(data_file("batfish-example", snapshot), data_file(*LAYER1))
 
 
 def outage_interfaces() -> set[tuple[str, str]]:
-    path = data_file(
-        "batfish-example", "live-with-interface-outage", "interface_blacklist"
-    )
-    return {(i["hostname"], i["interface"]) for i in json.loads(path.read_text())}
+    return batfish_snapshot("live-with-interface-outage").down
 
 
 def load_batfish_twin(engine: Engine, ctx: Context) -> dict[str, str]:
     """Create the batfish routers, their subnets and cables; return hostname -> id."""
-    states = batfish_configs("live")
-    networks = {
-        str(ipaddress.ip_interface(a).network)
-        for state in states.values()
-        for iface in state["interfaces"].values()
-        for a in iface.get("ipv4", [])
-    }
-    for network in sorted(networks):
-        engine.subnets.create(ctx, network)
-    devices = engine.devices.create_many(
-        ctx,
-        [
-            {
-                "hostname": h,
-                "role": "server" if h.startswith("host") else "router",
-                "site": h[:3],
-                "twin_state": s,
-            }
-            for h, s in states.items()
-        ],
-    )
-    engine.topology.add_links(
-        ctx,
-        [
-            {"a": a, "port_a": pa, "b": b, "port_b": pb, "cable": f"{a}-{b}"}
-            for a, pa, b, pb in batfish_cables()
-        ],
-    )
+    snapshot = batfish_snapshot("live")
+    for subnet in snapshot.subnets:
+        engine.subnets.create(ctx, subnet["cidr"], is_container=subnet["is_container"])
+    devices = engine.devices.create_many(ctx, snapshot.devices)
+    engine.topology.add_links(ctx, snapshot.links)
     return {d.hostname: d.id for d in devices}
 
 
 def outage_observations() -> list[Observation]:
     """Detected state of the outage snapshot: the listed interface is down."""
-    down = outage_interfaces()
-    states = batfish_configs("live-with-interface-outage")
-    neighbors: dict[str, list[Neighbor]] = {h: [] for h in states}
-    for a, pa, b, pb in batfish_cables():
-        if (a, pa) in down or (b, pb) in down:
-            continue
-        neighbors[a].append(
-            Neighbor(normalize_interface(pa), b, normalize_interface(pb))
-        )
-        neighbors[b].append(
-            Neighbor(normalize_interface(pb), a, normalize_interface(pa))
-        )
-    observations = []
-    for hostname, state in states.items():
-        for port, iface in state["interfaces"].items():
-            if (hostname, port) in down:
-                iface["oper_up"] = False
-        state["neighbors"] = sorted(n.name for n in neighbors[hostname])
-        observations.append(
-            Observation("lldp", hostname, state=state, neighbors=neighbors[hostname])
-        )
-    return observations
+    return batfish_snapshot("live-with-interface-outage").observations()
 
 
 @pytest.fixture
@@ -169,6 +71,20 @@ def test_batfish_outage_gives_one_missing_link(
     missing = drift["missing"][0]
     ends = {(missing.a_hostname, missing.port_a), (missing.b_hostname, missing.port_b)}
     assert (down_host, down_port) in ends
+
+
+def test_batfish_ingest_format_finds_missing_link(
+    engine: Engine, ctx: Context, batfish: dict[str, str]
+) -> None:
+    folder = data_file("batfish-example", "live-with-interface-outage")
+    report = engine.discovery.ingest(
+        ctx, "batfish", read_snapshot(folder, data_file(*LAYER1))
+    )
+    assert report.format == "batfish"
+    assert len(report.matched) == 15
+    # Every cable but the one with a blacklisted end, seen from both ends.
+    assert report.detected_links == 2 * (20 - 1)
+    assert len(engine.topology.link_drift(ctx)["missing"]) == 1
 
 
 def test_batfish_outage_drifts_both_ends(

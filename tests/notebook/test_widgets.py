@@ -33,6 +33,16 @@ def test_blast_radius_highlights_devices(client: omnitwin.Client) -> None:
     assert "highlight" not in classes["spine-01.nyc1"]
 
 
+def test_blast_radius_of_link_centres_on_end(client: omnitwin.Client) -> None:
+    link = client.drift.links()["missing"][0]
+    widget = topology_widget(client, blast_radius=link.id)
+    classes = classes_by_label(widget)
+    assert link.a_hostname in classes
+    assert link.b_hostname in classes
+    marked = [e for e in widget.elements()["edges"] if "highlight" in e["classes"]]
+    assert len(marked) == 1
+
+
 def test_drift_class_marks_open_drift(client: omnitwin.Client) -> None:
     widget = topology_widget(client, scope="leaf-02.nyc1")
     assert "drift" in classes_by_label(widget)["leaf-02.nyc1"]

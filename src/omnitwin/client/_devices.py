@@ -223,7 +223,8 @@ class Discovery(_Sync):
         command: str | None = None,
         hostname: str | None = None,
     ) -> IngestReport:
-        """Ingest NAPALM JSON, CLI text (with platform and command) or Nmap XML."""
+        """Ingest NAPALM JSON, CLI text (with platform and command), Nmap XML or a
+        Batfish snapshot (the map of its files that ``read_snapshot`` returns)."""
         params = _params(platform=platform, command=command, hostname=hostname)
         result: IngestReport = self._call(
             "discovery.ingest", {"format": format, "data": data, **params}

@@ -34,7 +34,7 @@ _KINDS = query_param(
     enum=_LINK_KINDS,
     description="link kinds to walk, one query parameter per kind",
 )
-_INGEST_FORMATS = ("napalm", "cli", "nmap")
+_INGEST_FORMATS = ("napalm", "cli", "nmap", "batfish")
 _STRATEGIES = ("trust_detected", "trust_twin", "interactive")
 _INTENT = body_param("intent", description="reason stored in the audit event")
 
@@ -334,7 +334,8 @@ DEVICE_ROUTES: dict[str, tuple[Route, ...]] = {
                     "data",
                     "any",
                     required=True,
-                    description="NAPALM getter output (JSON), CLI text or Nmap XML",
+                    description="NAPALM getter output (JSON), CLI text, Nmap XML, "
+                    "or a Batfish snapshot as a map of its files",
                 ),
                 body_param("platform", description="for cli, e.g. cisco_ios"),
                 body_param("command", description="for cli, e.g. show version"),

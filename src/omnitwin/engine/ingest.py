@@ -52,6 +52,7 @@ from omnitwin.engine.discovery import (
     parse_napalm,
     parse_nmap_xml,
 )
+from omnitwin.engine.discovery.batfish import parse_batfish, read_snapshot
 from omnitwin.engine.driftstore import DriftService, detected_view
 from omnitwin.engine.store import Store, utc_now
 from omnitwin.engine.topostore import TopologyService
@@ -71,7 +72,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("napalm", "cli", "nmap")
+FORMATS = ("napalm", "cli", "nmap", "batfish")
 
 OBSERVATIONS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS observations (
@@ -223,11 +224,13 @@ class IngestService:
 
         Parameters
         ----------
-        format : {"napalm", "cli", "nmap"}
+        format : {"napalm", "cli", "nmap", "batfish"}
             ``napalm``: a map of getter name to getter output, a list of
             such maps (one per device), or that JSON as text. ``cli``: the
             text output of one command, with ``platform`` and ``command``.
-            ``nmap``: Nmap XML text (``-oX``).
+            ``nmap``: Nmap XML text (``-oX``). ``batfish``: a snapshot as
+            the map of its files that
+            :func:`~omnitwin.engine.discovery.batfish.read_snapshot` returns.
         data : Any
             The discovery output.
         platform, command : str, optional
@@ -488,6 +491,12 @@ def parse_observations(
             message = "nmap data must be Nmap XML text (nmap -oX), not a file path"
             raise ValidationError(message)
         return parse_nmap_xml(data)
+    if format == "batfish":
+        if not isinstance(data, Mapping):
+            message = "batfish data must be the snapshot's files as a map, as "
+            message += "read_snapshot(folder) returns, not a folder path"
+            raise ValidationError(message)
+        return parse_batfish(data)
     message = f"unknown discovery format {format!r}; use one of {', '.join(FORMATS)}"
     raise ValidationError(message, details={"format": format})
 
@@ -608,9 +617,11 @@ def sample_twin_state(network: SampleNetwork) -> dict[str, dict[str, Any]]:
 def add_cli_commands(commands: Any) -> None:
     """Add the ``discover`` subcommand to the ``omnitwin`` argument parser."""
     discover = commands.add_parser(
-        "discover", help="ingest discovery output (NAPALM JSON, CLI text, Nmap XML)"
+        "discover",
+        help="ingest discovery output (NAPALM JSON, CLI text, Nmap XML, Batfish "
+        "snapshot folder)",
     )
-    discover.add_argument("file", help="the file to ingest")
+    discover.add_argument("file", help="the file or, for batfish, folder to ingest")
     discover.add_argument(
         "--format", required=True, choices=FORMATS, help="format of the file"
     )
@@ -623,12 +634,19 @@ def add_cli_commands(commands: Any) -> None:
         "--getter",
         help="NAPALM getter name when the file contains one getter's output",
     )
+    discover.add_argument(
+        "--layer1",
+        help="for batfish: the layer-1 file, if the snapshot has no "
+        "batfish/layer1_topology.json",
+    )
     discover.add_argument("--db", default="omnitwin.duckdb", help="DuckDB file")
     discover.set_defaults(handler=_cmd_discover)
 
 
 def _read_input(args: argparse.Namespace) -> Any:
     path = Path(args.file)
+    if args.format == "batfish":
+        return read_snapshot(path, args.layer1)
     if args.format != "napalm":
         return path.read_text(encoding="utf-8")
     if args.getter or any(p.startswith("test_get_") for p in path.parts):

@@ -255,7 +255,7 @@ def topology_widget(
     elif blast_radius is not None:
         radius = client.topology.blast_radius(blast_radius, roots=roots)
         nodes, edges, target = list(radius.devices), list(radius.links), radius.target
-        scope = scope or radius.target
+        scope = scope or _failure_scope(client, radius)
     graph = client.topology.graph(
         scope=scope, depth=depth, annotate_drift=True, max_elements=max_elements
     )
@@ -266,6 +266,19 @@ def topology_widget(
         target=target,
         height=height,
     )
+
+
+def _failure_scope(client: Any, radius: Any) -> str:
+    """Return the failed device, or the first end of the failed link.
+
+    The graph is scoped by a node, and a link id is not one.
+    """
+    if radius.target_kind != "link":
+        return str(radius.target)
+    for link in client.topology.links():
+        if link.id == radius.target:
+            return str(link.a)
+    return str(radius.target)
 
 
 def _json_safe(value: Any) -> Any:
