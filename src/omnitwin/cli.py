@@ -23,7 +23,7 @@ from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
 from omnitwin.engine import ingest
 from omnitwin.engine.import_sources import SOURCES
-from omnitwin.errors import OmniTwinError, ValidationError
+from omnitwin.errors import NodeNotFound, NotFound, OmniTwinError, ValidationError
 from omnitwin.notebook.report import add_report_command
 from omnitwin.sample import SampleNetwork, generate_fabric
 from omnitwin.server import add_server_commands
@@ -133,8 +133,9 @@ def _demo_sample(args: argparse.Namespace) -> int:
     if _write_report(args, target, report):
         print(f"Blast-radius report written to {report.resolve()}")
     print(
-        f"\nDone in {time.perf_counter() - started:.1f} s. To explore the twin in "
-        "JupyterLab: pip install jupyterlab && jupyter lab notebooks/"
+        f"\nDone in {time.perf_counter() - started:.1f} s. To explore a sample twin "
+        "in JupyterLab: pip install jupyterlab && jupyter lab notebooks/ (in a "
+        f"notebook, %omnitwin connect {args.db} opens this one)"
     )
     return 0
 
@@ -169,17 +170,40 @@ def _demo_source(args: argparse.Namespace) -> int:
         _print_twin(client)
         _print_prefixes(client)
         roots = split_names(args.roots) or _core_devices(client)
-        target = args.target or _missing_link(client) or _default_target(client, roots)
-        _print_blast_radius(client, target, roots)
+        target = None
+        if client.devices.list(per_page=1).total:
+            target = args.target or _missing_link(client)
+            target = target or _default_target(client, roots)
+            _check_target(client, args, target, roots)
+            _print_blast_radius(client, target, roots)
+        else:
+            print("\nNo devices in this twin, so there is no blast radius to report.")
         drift_rows = _print_drift(client)
         drift_page = out / "drift-summary.html"
         _write_drift_page(drift_page, drift_rows, client.drift.links())
         print(f"\nDrift summary written to {drift_page.resolve()}")
     report = out / "blast-radius.html"
-    if _write_report(args, target, report, roots=roots):
+    if target is not None and _write_report(args, target, report, roots=roots):
         print(f"Blast-radius report written to {report.resolve()}")
     print(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return 0
+
+
+def _check_target(
+    client: Client, args: argparse.Namespace, target: str, roots: list[str] | None
+) -> None:
+    """Raise a one-line error for an unknown target or root that keeps the twin.
+
+    The twin is already built at this point, so the message says how to
+    report on it without importing again.
+    """
+    try:
+        client.topology.blast_radius(target, roots=roots)
+    except (NodeNotFound, NotFound) as exc:
+        retry = f"omnitwin report blast-radius TARGET --db {args.db} --out REPORT.html"
+        raise ValidationError(
+            f"{exc}. The twin is built in {args.db}; report on it with: {retry}"
+        ) from exc
 
 
 def _source_path(args: argparse.Namespace) -> Path:
@@ -332,10 +356,11 @@ def _print_blast_radius(client: Client, target: str, roots: list[str] | None) ->
         f"{reference}:"
     )
     print(
-        f"  cuts off {len(radius.hostnames)} devices ({', '.join(radius.hostnames[:6])}"
+        f"  cuts off {_plural(len(radius.hostnames), 'device')} "
+        f"({', '.join(radius.hostnames[:6])}"
         f"{', ...' if len(radius.hostnames) > 6 else ''}), "
-        f"{len(radius.subnets)} subnets, {len(radius.vlans)} VLANs, "
-        f"{len(radius.sites)} sites"
+        f"{_plural(len(radius.subnets), 'subnet')}, "
+        f"{_plural(len(radius.vlans), 'VLAN')}, {_plural(len(radius.sites), 'site')}"
     )
     for point in radius.new_single_points:
         count = len(point["cuts_off"])
@@ -345,6 +370,11 @@ def _print_blast_radius(client: Client, target: str, roots: list[str] | None) ->
             f": {', '.join(point['cuts_off'][:6])}"
             f"{', ...' if len(point['cuts_off']) > 6 else ''}"
         )
+
+
+def _plural(count: int, noun: str) -> str:
+    """Return ``count`` with ``noun``, adding an s unless the count is one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _describe_target(client: Client, target: str) -> str:
@@ -666,9 +696,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_subnet_args(parser, args)
-    if getattr(args, "db", None):
-        Path(args.db).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
+        _check_database(args)
         status: int = args.handler(args)
     except ValidationError as exc:
         print(f"omnitwin: error: {exc}", file=sys.stderr)
@@ -676,7 +705,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OmniTwinError as exc:
         print(f"omnitwin: error: {exc}", file=sys.stderr)
         return 1
+    except FileNotFoundError as exc:
+        print(f"omnitwin: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader (e.g. head) closed the pipe; stop without a traceback.
+        sys.stderr.close()
+        return 0
     return status
+
+
+# Commands that create their database when it is missing. The others read or
+# change an existing twin, so a mistyped --db must not make a new, empty one.
+_CREATES_DATABASE = frozenset({"demo", "import", "serve", "keys"})
+
+
+def _check_database(args: argparse.Namespace) -> None:
+    db = getattr(args, "db", None)
+    if not db or db == ":memory:":
+        return
+    path = Path(db).expanduser()
+    if args.command in _CREATES_DATABASE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise ValidationError(
+            f"database {path} not found; check --db, or build a twin first with "
+            "omnitwin demo or omnitwin import"
+        )
 
 
 if __name__ == "__main__":

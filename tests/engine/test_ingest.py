@@ -321,10 +321,24 @@ def test_cli_discover_napalm_case(
     case = data_file(
         "napalm", "junos", "test_get_facts", "normal", "expected_result.json"
     )
+    Engine(db_path).close()
     code = main(["discover", str(case), "--format", "napalm", "--db", str(db_path)])
     assert code == 0
     body = json.loads(capsys.readouterr().out)
     assert body["unmatched"][0]["hostname"] == "vsrx"
+
+
+def test_cli_discover_missing_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = data_file(
+        "napalm", "junos", "test_get_facts", "normal", "expected_result.json"
+    )
+    db = tmp_path / "twn.duckdb"
+    code = main(["discover", str(case), "--format", "napalm", "--db", str(db)])
+    assert code == 2
+    assert f"database {db} not found" in capsys.readouterr().err
+    assert not db.exists()
 
 
 def test_parse_cli_hostname_of_version() -> None:
