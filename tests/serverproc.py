@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,12 +70,15 @@ class ServerProcess:
 
 
 def make_keys(
-    db: Path, specs: dict[str, tuple[str, bool]], kind: str = "live"
+    db: Path, specs: Mapping[str, tuple[str | None, bool]], kind: str = "live"
 ) -> dict[str, Key]:
-    """Create keys named by ``specs`` (name: (workspace, read_only)) in ``db``."""
+    """Create keys named by ``specs`` (name: (workspace, read_only)) in ``db``.
+
+    A workspace of ``None`` makes an admin key.
+    """
     engine = Engine(db)
     try:
-        store = KeyStore(engine.store)
+        store = KeyStore(engine.store, engine.audit)
         keys = {}
         for name, (workspace, read_only) in specs.items():
             record, secret = store.create(
@@ -83,8 +86,9 @@ def make_keys(
                 read_only=read_only,
                 name=name,
                 kind=kind,  # type: ignore[arg-type]
+                admin=workspace is None,
             )
-            keys[name] = Key(record.id, secret, workspace)
+            keys[name] = Key(record.id, secret, record.workspace)
         return keys
     finally:
         engine.close()
@@ -133,15 +137,17 @@ def start_server(tmp: Path, *args: str, db: Path | None = None) -> ServerProcess
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A live server with keys of workspaces a and b, read-only and revoked keys,
-    and one fresh workspace per contract test."""
+    """A live server with keys of workspaces a and b, read-only, revoked and
+    admin keys, and one fresh workspace per contract test."""
     tmp = tmp_path_factory.mktemp("server")
     db = tmp / "server.duckdb"
-    specs = {
+    specs: dict[str, tuple[str | None, bool]] = {
         "a": ("ws-a", False),
         "a_read_only": ("ws-a", True),
         "b": ("ws-b", False),
         "revoked": ("ws-a", False),
+        "admin": (None, False),
+        "admin_read_only": (None, True),
     }
     for index in range(CONTRACT_WORKSPACES):
         specs[f"contract{index}"] = (f"contract-{index}", False)

@@ -13,6 +13,7 @@ from omnitwin.client._devices import load_sample_devices
 from omnitwin.client._routes import Route, routes_of
 from omnitwin.engine.ingest import sample_detected_state
 from omnitwin.sample import generate_fabric
+from omnitwin.server._admin import KEY_ROUTES
 from serverproc import ServerProcess
 
 SITE = "nyc1"
@@ -33,6 +34,7 @@ SAMPLE_BODIES = {
     "topology.add_link": {"a": "core-01", "port_a": None, "b": "core-02"},
     "topology.add_links": {"links": []},
     "imports.resolve": {"resolution": "skip"},
+    "keys.create": {"workspace": "ws-auth"},
 }
 CSV_UPLOAD = {"file": ("auth.csv", b"cidr\n172.20.0.0/16\n")}
 
@@ -52,6 +54,7 @@ def objects(server: ServerProcess) -> dict[str, str]:
         assert command.status_code == 200, command.text
         sessions = http.get("/agents/sessions").json()["data"]
     objects = {
+        "key": server.keys["revoked"].id,
         "subnet": block.json()["id"],
         "address": address.json()["id"],
         "session": sessions[0]["id"],
@@ -94,6 +97,7 @@ def concrete_path(route: Route, objects: dict[str, str]) -> str:
         drift=objects["drift_event"],
         imports=objects["import"],
         jobs=objects["job"],
+        keys=objects["key"],
     )
     values = {
         "id": by_kind.get(route.operation.split(".")[0], objects["subnet"]),
@@ -134,11 +138,13 @@ def http(server: ServerProcess) -> Iterator[httpx.Client]:
         yield client
 
 
-ALL_ROUTES = routes_of()
+# Workspace routes take workspace keys; the /keys routes take admin keys only.
+WORKSPACE_ROUTES = routes_of()
+ALL_ROUTES = [*WORKSPACE_ROUTES, *KEY_ROUTES]
 WRITE_ROUTES = [r for r in ALL_ROUTES if r.write]
 OBJECT_PARAMS = ("id", "subnet_id", "device", "job_id", "source", "target")
 OBJECT_ROUTES = [
-    r for r in ALL_ROUTES if any(p.name in OBJECT_PARAMS for p in r.path_params)
+    r for r in WORKSPACE_ROUTES if any(p.name in OBJECT_PARAMS for p in r.path_params)
 ]
 
 
@@ -187,12 +193,62 @@ def test_other_workspace_is_404(
     assert response.json()["error"]["code"] in ("not_found", "node_not_found")
 
 
-@pytest.mark.parametrize("route", [r for r in ALL_ROUTES if not r.write], ids=route_id)
+@pytest.mark.parametrize(
+    "route", [r for r in WORKSPACE_ROUTES if not r.write], ids=route_id
+)
 def test_read_only_key_reads(
     http: httpx.Client, server: ServerProcess, objects: dict[str, str], route: Route
 ) -> None:
     response = send(http, route, objects, server.keys["a_read_only"].secret)
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("route", KEY_ROUTES, ids=route_id)
+@pytest.mark.parametrize("key_name", ["a", "a_read_only", "b"])
+def test_workspace_key_on_key_route_is_403(
+    http: httpx.Client,
+    server: ServerProcess,
+    objects: dict[str, str],
+    route: Route,
+    key_name: str,
+) -> None:
+    response = send(http, route, objects, server.keys[key_name].secret)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "forbidden"
+    assert "not an admin key" in error["message"]
+
+
+@pytest.mark.parametrize("route", WORKSPACE_ROUTES, ids=route_id)
+@pytest.mark.parametrize("key_name", ["admin", "admin_read_only"])
+def test_admin_key_on_workspace_route_is_403(
+    http: httpx.Client,
+    server: ServerProcess,
+    objects: dict[str, str],
+    route: Route,
+    key_name: str,
+) -> None:
+    response = send(http, route, objects, server.keys[key_name].secret)
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "forbidden"
+    assert "is an admin key" in error["message"]
+
+
+@pytest.mark.parametrize("route", [r for r in KEY_ROUTES if r.write], ids=route_id)
+def test_read_only_admin_key_write_is_403(
+    http: httpx.Client, server: ServerProcess, objects: dict[str, str], route: Route
+) -> None:
+    response = send(http, route, objects, server.keys["admin_read_only"].secret)
+    assert response.status_code == 403
+    assert "read-only" in response.json()["error"]["message"]
+
+
+def test_read_only_admin_key_lists(http: httpx.Client, server: ServerProcess) -> None:
+    response = http.get("/keys", headers=auth(server.keys["admin_read_only"].secret))
+    assert response.status_code == 200, response.text
+    listed = {key["id"] for key in response.json()["data"]}
+    assert server.keys["a"].id in listed
 
 
 def test_x_omnitwin_key_header(http: httpx.Client, server: ServerProcess) -> None:

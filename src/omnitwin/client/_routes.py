@@ -132,12 +132,15 @@ class Route:
         """A unique OpenAPI operationId, e.g. ``subnets_available_by_cidr``.
 
         Of two routes of one operation, the one with more path parameters is
-        named after them, e.g. ``drift_events_by_device``.
+        named after them, e.g. ``drift_events_by_device``. A route outside
+        :data:`ROUTES` (the server's ``/keys`` routes) is its operation's only
+        route.
         """
         names = [p.name for p in self.path_params]
+        siblings = ROUTES.get(self.operation, (self,))
         if any(p.slashes for p in self.path_params):
             suffix = "_by_cidr"
-        elif any(len(r.path_params) < len(names) for r in ROUTES[self.operation]):
+        elif any(len(r.path_params) < len(names) for r in siblings):
             suffix = "_by_" + "_".join(names)
         else:
             suffix = ""

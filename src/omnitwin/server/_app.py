@@ -5,7 +5,9 @@ endpoint that authenticates the key, counts the request against the
 workspace's budget, checks the parameters and runs the operation through the
 same :class:`~omnitwin.client._local.LocalBackend` that embedded clients use.
 Routes whose result is a ``table`` stream their rows through
-:mod:`omnitwin.server._export` instead.
+:mod:`omnitwin.server._export` instead. The ``/keys`` routes of
+:mod:`omnitwin.server._admin` take admin keys only, and admin keys get 403
+on every other route.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from omnitwin.errors import (
     ValidationError,
 )
 from omnitwin.models import Page
+from omnitwin.server._admin import KEY_ROUTES, run_key_operation
 from omnitwin.server._export import (
     choose_media_type,
     export_media_types,
@@ -91,7 +94,7 @@ class _State:
 
     def open(self) -> None:
         self.engine = open_engine(self.config.db)
-        self.keys = KeyStore(self.engine.store)
+        self.keys = KeyStore(self.engine.store, self.engine.audit)
 
     async def engine_for(self, key: ApiKey) -> Engine:
         if self.sandbox is not None:
@@ -241,8 +244,36 @@ async def _params_of(request: Request, route: Route) -> dict[str, Any]:
 Handler = Callable[[Request, ApiKey, dict[str, str]], Awaitable[Response]]
 
 
-def _guarded(state: _State, handler: Handler, *, write: bool) -> Callable[..., Any]:
-    """Wrap ``handler`` with auth, rate limiting and error bodies."""
+def _check_access(key: ApiKey, request: Request, *, write: bool, admin: bool) -> None:
+    """Raise PermissionDenied unless ``key`` may call this route.
+
+    Admin routes take admin keys only, and admin keys may call nothing else.
+    A read-only key, admin or not, may not call a write route.
+    """
+    target = f"{request.method} {request.url.path}"
+    if admin and not key.admin:
+        raise PermissionDenied(
+            f"API key {key.id} is not an admin key; {target} needs one. Create "
+            "one with 'omnitwin keys create --admin'"
+        )
+    if key.admin and not admin:
+        raise PermissionDenied(
+            f"API key {key.id} is an admin key, which manages keys under "
+            f"/v1/keys and reads no workspace data; use a workspace key for {target}"
+        )
+    if write and key.read_only:
+        raise PermissionDenied(
+            f"API key {key.id} is read-only; use a read-write key to {target}"
+        )
+
+
+def _guarded(
+    state: _State, handler: Handler, *, write: bool, admin: bool = False
+) -> Callable[..., Any]:
+    """Wrap ``handler`` with auth, rate limiting and error bodies.
+
+    Admin keys count against the budget of the workspace ``*``.
+    """
 
     async def endpoint(request: Request) -> Response:
         headers: dict[str, str] = {}
@@ -257,11 +288,7 @@ def _guarded(state: _State, handler: Handler, *, write: bool) -> Callable[..., A
                     f"{key.workspace!r}; retry after {decision.reset} s"
                 )
                 raise RateLimited(message, retry_after=decision.reset)
-            if write and key.read_only:
-                raise PermissionDenied(
-                    f"API key {key.id} is read-only; use a read-write key to "
-                    f"{request.method} {request.url.path}"
-                )
+            _check_access(key, request, write=write, admin=admin)
             return await handler(request, key, headers)
         except OmniTwinError as exc:
             return error_response(exc, request_id_of(request), headers)
@@ -315,6 +342,25 @@ def _export_handler(state: _State, route: Route) -> Handler:
     return handle
 
 
+def _key_handler(state: _State, route: Route) -> Handler:
+    """Run a ``/keys`` route on the server's key store."""
+
+    async def handle(
+        request: Request, key: ApiKey, headers: dict[str, str]
+    ) -> Response:
+        params = await _params_of(request, route)
+        assert state.keys is not None, "the server has not started"
+        kind: KeyKind = "sandbox" if state.config.sandbox else "live"
+        result = await asyncio.to_thread(
+            run_key_operation, state.keys, key, route.operation, params, kind
+        )
+        # The response of POST /keys contains a secret, so caches must not store it.
+        headers = {**headers, "Cache-Control": "no-store"}
+        return JSONResponse(_result_json(result), route.status, headers)
+
+    return handle
+
+
 def _sandbox_reset_handler(state: _State) -> Handler:
     async def handle(
         request: Request, key: ApiKey, headers: dict[str, str]
@@ -343,6 +389,15 @@ def _routes(state: _State) -> list[BaseRoute]:
         routes.append(
             StarletteRoute(
                 path, endpoint, methods=[route.method], name=route.operation_id
+            )
+        )
+    for route in KEY_ROUTES:
+        endpoint = _guarded(
+            state, _key_handler(state, route), write=route.write, admin=True
+        )
+        routes.append(
+            StarletteRoute(
+                route.path, endpoint, methods=[route.method], name=route.operation_id
             )
         )
     if state.sandbox is not None:

@@ -1,4 +1,4 @@
-"""The ``omnitwin serve`` and ``omnitwin keys`` commands."""
+"""The ``omnitwin serve`` command, and registration of ``omnitwin keys``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import logging
 import sys
 from typing import Any
 
+from omnitwin.server._keys_cli import DEFAULT_DB, add_keys_command, local_actor
+
 __all__ = ["add_server_commands"]
 
 logger = logging.getLogger("omnitwin.server")
 
-DEFAULT_DB = "omnitwin.duckdb"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -35,14 +36,17 @@ def _ensure_sandbox_key(db: str) -> None:
     from omnitwin.engine.engine import open_engine
     from omnitwin.server._keys import KeyStore
 
-    keys = KeyStore(open_engine(db).store)
+    engine = open_engine(db)
+    keys = KeyStore(engine.store, engine.audit)
     active = [k for k in keys.list() if k.kind == "sandbox" and k.revoked_at is None]
     if active:
         print(
             f"sandbox keys: {len(active)} active; list them with 'omnitwin keys list'"
         )
         return
-    record, secret = keys.create("sandbox", name="sandbox", kind="sandbox")
+    record, secret = keys.create(
+        "sandbox", name="sandbox", kind="sandbox", actor=local_actor()
+    )
     print(f"sandbox key {record.id} (workspace sandbox), shown once: {secret}")
 
 
@@ -82,36 +86,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     )
     server.run()
-    return 0
-
-
-def _print_key(record: Any) -> None:
-    state = f"revoked {record.revoked_at}" if record.revoked_at else "active"
-    access = "read-only" if record.read_only else "read-write"
-    print(
-        f"{record.id}  {record.kind:<7} {record.workspace:<16} {access:<10} "
-        f"{state:<10} {record.name or ''}"
-    )
-
-
-def _cmd_keys(args: argparse.Namespace) -> int:
-    from omnitwin.engine.engine import open_engine
-    from omnitwin.server._keys import KeyKind, KeyStore
-
-    keys = KeyStore(open_engine(args.db).store)
-    if args.action == "create":
-        kind: KeyKind = "sandbox" if args.sandbox else "live"
-        record, secret = keys.create(
-            args.workspace, read_only=args.read_only, name=args.name, kind=kind
-        )
-        print(f"created key {record.id} for workspace {record.workspace}")
-        print("the key is shown only once; store it now:")
-        print(secret)
-    elif args.action == "revoke":
-        _print_key(keys.revoke(args.key_id))
-    else:
-        for record in keys.list(args.workspace):
-            _print_key(record)
     return 0
 
 
@@ -159,30 +133,7 @@ def _add_serve(commands: Any) -> None:
     serve.set_defaults(handler=_cmd_serve)
 
 
-def _add_keys(commands: Any) -> None:
-    keys = commands.add_parser(
-        "keys", help="create, revoke and list API keys (stop the server first)"
-    )
-    actions = keys.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="create a key and print it once")
-    create.add_argument("--workspace", required=True, help="workspace of the key")
-    create.add_argument("--read-only", action="store_true", help="reject writes")
-    create.add_argument("--name", help="a label for the key")
-    create.add_argument(
-        "--sandbox", action="store_true", help="create an ot_sandbox_ key"
-    )
-    revoke = actions.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("key_id", help="key id, e.g. key_01J9...")
-    listing = actions.add_parser("list", help="list keys without their secrets")
-    listing.add_argument("--workspace", help="only keys of this workspace")
-    for parser in (create, revoke, listing):
-        parser.add_argument(
-            "--db", default=DEFAULT_DB, help="DuckDB file (default: %(default)s)"
-        )
-    keys.set_defaults(handler=_cmd_keys)
-
-
 def add_server_commands(commands: Any) -> None:
     """Add the ``serve`` and ``keys`` subcommands to the ``omnitwin`` parser."""
     _add_serve(commands)
-    _add_keys(commands)
+    add_keys_command(commands)

@@ -15,6 +15,7 @@ from omnitwin import __version__
 from omnitwin.client._routes import Param, Route, routes_of
 from omnitwin.errors import OmniTwinError
 from omnitwin.models import Record
+from omnitwin.server._admin import KEY_ROUTES
 
 __all__ = ["build_openapi"]
 
@@ -322,7 +323,7 @@ def build_openapi(*, sandbox: bool = False) -> dict[str, Any]:
     """Return the OpenAPI 3.0 document of every route under ``/v1``."""
     components = _base_components()
     paths: dict[str, Any] = _extra_paths()
-    for route in routes_of():
+    for route in (*routes_of(), *KEY_ROUTES):
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
             route, components
         )
