@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ import omnitwin
 from omnitwin.notebook import load_sample_twin
 from omnitwin.notebook.drift_explorer import DriftExplorer
 from omnitwin.notebook.widgets import TopologyWidget, topology_widget
+from testdata import data_file
 
 
 @pytest.fixture
@@ -119,6 +121,27 @@ def test_explorer_shows_diff(client: omnitwin.Client) -> None:
     explorer.device.value = leaf.id
     assert "os_version" in explorer.diff.value
     assert "4.31.0F" in explorer.diff.value
+
+
+def test_explorer_shows_batfish_missing_link() -> None:
+    from omnitwin.engine.discovery import load_snapshot, read_snapshot
+
+    layer1 = data_file("batfish-example", "example_layer1_topology.json")
+    outage = data_file("batfish-example", "live-with-interface-outage")
+    (down,) = json.loads((outage / "interface_blacklist").read_text())
+    with omnitwin.connect(":memory:") as client:
+        twin = load_snapshot(data_file("batfish-example", "live"), layer1)
+        client.devices.create_many(twin.devices)
+        client.topology.add_links(twin.links)
+        client.discovery.ingest("batfish", read_snapshot(outage, layer1))
+        explorer = DriftExplorer(client)
+        drifting = [d.hostname for d in explorer.filtered() if d.drift_score]
+        explorer.device.value = client.devices.get(down["hostname"]).id
+        shown = explorer.diff.value
+    assert down["hostname"] in drifting
+    assert "missing link" in shown
+    assert f"{down['hostname']} {down['interface']}" in shown
+    assert "missing &#x27;" in shown
 
 
 def test_explorer_reconcile_fills_progress(client: omnitwin.Client) -> None:

@@ -163,6 +163,7 @@ class DriftExplorer(widgets.VBox):  # type: ignore[misc]
         rows = "".join(
             "<tr>"
             f"<td><code>{html.escape(event.field)}</code></td>"
+            f"<td>{html.escape(_change(event.twin_value, event.actual_value))}</td>"
             f"<td>{html.escape(_value(event.twin_value))}</td>"
             f"<td>{html.escape(_value(event.actual_value))}</td>"
             f"<td>{html.escape(event.detected_at)}</td>"
@@ -170,10 +171,23 @@ class DriftExplorer(widgets.VBox):  # type: ignore[misc]
             for event in page.data
         )
         header = (
-            "<tr><th>field</th><th>twin (intended)</th><th>detected</th>"
-            "<th>detected at</th></tr>"
+            "<tr><th>field</th><th>change</th><th>twin (intended)</th>"
+            "<th>detected</th><th>detected at</th></tr>"
         )
-        return f"<table class='omnitwin-diff'>{header}{rows}</table>"
+        table = f"<table class='omnitwin-diff'>{header}{rows}</table>"
+        return table + self._links_html(device_id)
+
+    def _links_html(self, device_id: str) -> str:
+        """List the missing and unexpected links at one device."""
+        items = [
+            f"<li>{kind} link {html.escape(_link_text(link))}</li>"
+            for kind, links in self.client.drift.links().items()
+            for link in links
+            if device_id in (link.a, link.b)
+        ]
+        if not items:
+            return ""
+        return f"<ul class='omnitwin-link-drift'>{''.join(items)}</ul>"
 
     @report_errors("status")
     def _on_filter(self, change: dict[str, Any]) -> None:
@@ -191,6 +205,24 @@ class DriftExplorer(widgets.VBox):  # type: ignore[misc]
 
 def _score(score: float | None) -> str:
     return "n/a" if score is None else f"{score:.2f}"
+
+
+def _change(twin: Any, detected: Any) -> str:
+    """Describe a list drift as its missing and unexpected names."""
+    if not (isinstance(twin, list) and isinstance(detected, list)):
+        return ""
+    missing = sorted(set(map(str, twin)) - set(map(str, detected)))
+    unexpected = sorted(set(map(str, detected)) - set(map(str, twin)))
+    parts = [f"missing {name!r}" for name in missing]
+    parts += [f"unexpected {name!r}" for name in unexpected]
+    return "; ".join(parts) or "same names, another order"
+
+
+def _link_text(link: Any) -> str:
+    return (
+        f"{link.a_hostname or link.a} {link.port_a or ''} - "
+        f"{link.b_hostname or link.b} {link.port_b or ''} ({link.id})"
+    )
 
 
 def _value(value: Any) -> str:
