@@ -164,7 +164,9 @@ async def _authenticate(state: _State, request: Request) -> ApiKey:
             "'X-OmniTwin-Key', and create a key with 'omnitwin keys create'"
         )
     assert state.keys is not None, "the server has not started"
-    key = await asyncio.to_thread(state.keys.authenticate, secret)
+    found, key = state.keys.cached(secret)
+    if not found:
+        key = await asyncio.to_thread(state.keys.authenticate, secret)
     if key is None:
         raise AuthenticationError("unknown or revoked API key")
     expected: KeyKind = "sandbox" if state.config.sandbox else "live"

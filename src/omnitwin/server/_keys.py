@@ -310,13 +310,28 @@ class KeyStore:
         total = int(count[0]) if count else 0
         return Page([_row_to_key(row) for row in rows], total, page, per_page)
 
+    def cached(self, secret: str) -> tuple[bool, ApiKey | None]:
+        """Return (found, key) from the cache alone, without a database query.
+
+        The server calls this on its event loop, so a cached key costs no
+        thread hop; ``found`` is false when :meth:`authenticate` must query.
+        """
+        entry = self._fresh(hash_key(secret), time.monotonic())
+        return (entry is not None, entry[1] if entry is not None else None)
+
+    def _fresh(self, digest: str, now: float) -> tuple[float, ApiKey | None] | None:
+        with self._cache_lock:
+            cached = self._cache.get(digest)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached
+        return None
+
     def authenticate(self, secret: str) -> ApiKey | None:
         """Return the active key whose secret is ``secret``, or ``None``."""
         digest = hash_key(secret)
         now = time.monotonic()
-        with self._cache_lock:
-            cached = self._cache.get(digest)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
+        cached = self._fresh(digest, now)
+        if cached is not None:
             return cached[1]
         record = self._lookup(digest)
         with self._cache_lock:
