@@ -338,3 +338,18 @@ def test_import_missing_file_creates_nothing(
         f"{missing} not found; give the path of the export" in capsys.readouterr().err
     )
     assert not db.exists()
+
+
+def test_site_with_working_devices_not_cut_off(job: tuple[Path, str]) -> None:
+    out, _ = job
+    with omnitwin.connect(f"local:{out / 'netbox.duckdb'}", read_only=True) as client:
+        # The PDU has no data links; the router and switch of its site stay up.
+        alone = client.topology.blast_radius("dmi01-akron-pdu01")
+        # DM-Akron never reached the core roots, so the failure cuts off nothing.
+        unrooted = client.topology.blast_radius("dmi01-akron-sw01", roots=CORES)
+    assert alone.hostnames == ["dmi01-akron-pdu01"]
+    assert alone.sites == []
+    assert alone.subnets == []
+    assert alone.vlans == []
+    assert unrooted.sites == []
+    assert unrooted.subnets == []

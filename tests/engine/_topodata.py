@@ -157,14 +157,32 @@ def brute_force(
 
 
 def cut_off_groups(
-    graph: nx.MultiGraph[str], kind: str, affected: set[str], reached: set[str]
+    graph: nx.MultiGraph[str],
+    kind: str,
+    affected: set[str],
+    reached: set[str],
+    before: set[str] | None = None,
 ) -> set[str]:
-    """Groups of ``kind`` with an affected device and none in ``reached``."""
+    """Groups of ``kind`` that a failure cuts off.
+
+    Without roots (``before`` is None): every member device is affected. With
+    roots, ``before`` is the devices that reached a root before the failure:
+    a member in ``before`` is affected and no member is in ``reached``.
+    """
     groups = set()
     for node, node_kind in graph.nodes(data="kind"):
         if node_kind != kind:
             continue
         members = {m for m in graph[node] if graph.nodes[m]["kind"] == "device"}
-        if members & affected and not members & reached:
+        if not members & affected:
+            continue
+        if before is None and members <= affected:
+            groups.add(node)
+        if before is not None and members & affected & before and not members & reached:
             groups.add(node)
     return groups
+
+
+def reaching_roots(devices: nx.MultiGraph[str], roots: set[str]) -> set[str]:
+    """Devices that reach a root with nothing failed."""
+    return set().union(*(c for c in nx.connected_components(devices) if c & roots))

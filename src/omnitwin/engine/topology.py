@@ -611,9 +611,10 @@ def blast_radius(
     Returns
     -------
     BlastRadius
-        ``devices``: the affected devices. ``subnets`` and ``sites``: those
-        with at least one affected device and no device that still reaches
-        the reference after the failure. ``addresses``: the addresses in those
+        ``devices``: the affected devices. ``subnets`` and ``sites``: without
+        roots, those whose every device is affected. With roots, those with
+        an affected device that reached a root before the failure and no
+        device that reaches one after it. ``addresses``: the addresses in those
         subnets plus the addresses whose ``device`` is affected. ``links``:
         the links of the given kinds with an affected device at either end,
         plus the failed link.
@@ -669,13 +670,16 @@ def blast_radius(
         after = _reachable(devices, root_set - failed)
 
     affected = (before - after) | failed
-    subnets = _cut_off_groups(graph, affected, after, "subnet")
+    # Without roots a member outside the target's component keeps working, so
+    # only a group whose every member is affected is cut off.
+    lost = affected & before if root_set is not None else None
+    subnets = _cut_off_groups(graph, affected, after, "subnet", lost)
     return BlastRadius(
         target=target,
         devices=tuple(sorted(affected)),
         subnets=tuple(sorted(subnets)),
         addresses=tuple(sorted(_lost_addresses(graph, affected, subnets))),
-        sites=tuple(sorted(_cut_off_groups(graph, affected, after, "site"))),
+        sites=tuple(sorted(_cut_off_groups(graph, affected, after, "site", lost))),
         links=tuple(sorted(_lost_links(graph, affected, allowed, failed_link))),
     )
 
@@ -748,17 +752,30 @@ def _largest_pieces(remaining: nx.Graph[str]) -> set[str]:
 
 
 def _cut_off_groups(
-    graph: nx.MultiGraph[str], affected: set[str], reached: set[str], kind: str
+    graph: nx.MultiGraph[str],
+    affected: set[str],
+    reached: set[str],
+    kind: str,
+    lost: set[str] | None,
 ) -> set[str]:
-    """Sites or subnets with an affected device and no device in ``reached``."""
+    """Return the sites or subnets that the failure cuts off.
+
+    Without roots (``lost`` is None), a group is cut off when every member
+    device is affected. With roots, ``lost`` holds the affected devices that
+    reached a root before the failure, and a group is cut off when one of its
+    members is lost and none still reaches a root.
+    """
     nodes = graph.nodes
     candidates = {
         g for d in affected for g in graph.adj[d] if nodes[g].get("kind") == kind
     }
     cut_off = set()
     for group in candidates:
-        members = (m for m in graph.adj[group] if nodes[m].get("kind") == "device")
-        if not any(member in reached for member in members):
+        members = {m for m in graph.adj[group] if nodes[m].get("kind") == "device"}
+        if lost is None:
+            if members <= affected:
+                cut_off.add(group)
+        elif members & lost and not members & reached:
             cut_off.add(group)
     return cut_off
 
