@@ -157,3 +157,17 @@ def test_cli_rejects_db_and_url(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["keys", "list", "--db", "x.duckdb", "--url", "http://127.0.0.1:9/v1"]
     assert main([*args, "--api-key", "ot_live_x"]) == 2
     assert "--db or --url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "workspace",
+    ["evil\n2026-12-04 INFO forged line", "  spaced  ", "a\x00b", "w" * 65, "-lead"],
+)
+def test_workspace_name_rejected(tmp_path: Path, workspace: str) -> None:
+    engine = Engine(tmp_path / "keys.duckdb")
+    try:
+        with pytest.raises(ValidationError, match="invalid workspace name"):
+            KeyStore(engine.store).create(workspace, name="x")
+        assert KeyStore(engine.store).list() == []
+    finally:
+        engine.close()

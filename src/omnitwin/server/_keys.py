@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -45,6 +46,7 @@ KEY_PREFIXES: dict[KeyKind, str] = {"live": "ot_live_", "sandbox": "ot_sandbox_"
 # The workspace column of admin keys. Workspace keys may not use this name, so
 # the rate-limit budget and the audit chain of "*" belong to admin keys only.
 ADMIN_WORKSPACE = "*"
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 KEYS_DDL = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -251,6 +253,14 @@ class KeyStore:
             raise ValidationError(
                 f"workspace {ADMIN_WORKSPACE!r} is reserved for admin keys; "
                 "name another workspace or create an admin key",
+                details={"field": "workspace"},
+            )
+        # Workspace names reach log lines and URLs, so control characters,
+        # spaces and unbounded lengths are rejected.
+        if not _WORKSPACE_NAME.fullmatch(workspace):
+            raise ValidationError(
+                f"invalid workspace name {workspace[:80]!r}; use 1 to 64 letters, "
+                "digits, '.', '_' or '-', starting with a letter or digit",
                 details={"field": "workspace"},
             )
         return workspace
