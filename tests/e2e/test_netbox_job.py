@@ -353,3 +353,16 @@ def test_site_with_working_devices_not_cut_off(job: tuple[Path, str]) -> None:
     assert alone.vlans == []
     assert unrooted.sites == []
     assert unrooted.subnets == []
+
+
+def test_import_again_skips_interfaces(
+    job: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = job
+    db = tmp_path / "again.duckdb"
+    db.write_bytes((out / "netbox.duckdb").read_bytes())
+    args = ["import", "netbox", str(data_file(*EXPORT)), "--db", str(db)]
+    assert main([*args, "--accept-suggestions"]) == 0
+    printed = capsys.readouterr().out
+    assert "create:" not in printed
+    assert "the interface's device row is skipped" in printed

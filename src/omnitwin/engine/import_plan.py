@@ -174,6 +174,9 @@ def skip_stored_inventory(
 ) -> list[dict[str, Any]]:
     """Skip sites and cables that are already stored, so a file imports twice.
 
+    Interfaces of a device row that is skipped (a duplicate resolved as
+    ``skip``) are skipped with it.
+
     ``stored_links`` contains the ends of stored intended links as sorted pairs
     of (lowercase hostname, normalised port). A cable to a circuit is already
     stored when its device port ends such a link.
@@ -186,12 +189,20 @@ def skip_stored_inventory(
     [{'line': 2, 'reason': 'the site is already stored'}]
     """
     used_ports = {end for pair in stored_links for end in pair}
+    devices = [i for i in items if i.kind == "device"]
+    kept = {i.record.name.lower() for i in devices if i.action != "skip"}
+    # A name with one kept row (a duplicate inside the file) keeps its ports.
+    skipped_devices = {
+        i.record.name.lower() for i in devices if i.action == "skip"
+    } - kept
     skipped: list[dict[str, Any]] = []
     for item in items:
         if item.action == "skip":
             continue
         reason = None
-        if item.kind == "site" and item.record.name in stored_sites:
+        if item.kind == "interface" and item.record.device.lower() in skipped_devices:
+            reason = "the interface's device row is skipped"
+        elif item.kind == "site" and item.record.name in stored_sites:
             reason = "the site is already stored"
         elif item.kind == "cable":
             ends = _cable_ends(item.record)
