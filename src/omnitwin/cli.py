@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from omnitwin import __version__
 from omnitwin.cli_import import add_import_command
 from omnitwin.client import Client
@@ -295,13 +297,18 @@ def _print_twin(client: Client) -> None:
     roles = Counter(device.role or "(none)" for device in devices)
     sites = {device.site for device in devices if device.site}
     links = client.topology.links(kind="intended")
-    detected = client.topology.links(kind="detected")
+    # Each end reports a cable it sees, so count distinct pairs of ends.
+    seen = {
+        tuple(sorted([(link.a, link.port_a or ""), (link.b, link.port_b or "")]))
+        for link in client.topology.links(kind="detected")
+    }
     print(
-        f"\nTwin: {len(devices)} devices at {len(sites)} sites, {len(links)} links, "
+        f"\nTwin: {len(devices)} devices at {len(sites)} sites, {len(links)} cables, "
         f"{client.subnets.list().total} subnets"
-        + (f"; discovery saw {len(detected)} links" if detected else "")
+        + (f"; discovery reported {len(seen)} links" if seen else "")
     )
-    print("  roles: " + ", ".join(f"{role} {n}" for role, n in roles.most_common()))
+    if roles:
+        print("  roles: " + ", ".join(f"{role} {n}" for role, n in roles.most_common()))
 
 
 def _print_prefixes(client: Client) -> None:
@@ -321,7 +328,7 @@ def _print_prefixes(client: Client) -> None:
         largest = min(containers, key=lambda s: (int(s.cidr.split("/")[1]), s.cidr))
         free = client.subnets.available(24, subnet_id=largest.id, limit=4)
         print(
-            f"Free /24 blocks in {largest.cidr} ({largest.vrf}): {free.total_free} "
+            f"Free /24 blocks in {largest.cidr} ({largest.vrf}): {free.total_free:,} "
             f"in all; first {', '.join(free.blocks) or 'none'}"
         )
 
@@ -402,7 +409,7 @@ def _print_ipam(client: Client, network: SampleNetwork) -> None:
     free = client.subnets.available(24, subnet_id=pool.id, limit=4)
     print(
         f"Free /24 blocks in {pool.cidr} ({first_site} service pool): "
-        f"{free.total_free} in all; first {', '.join(free.blocks)}"
+        f"{free.total_free:,} in all; first {', '.join(free.blocks)}"
     )
 
 
@@ -705,13 +712,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OmniTwinError as exc:
         print(f"omnitwin: error: {exc}", file=sys.stderr)
         return 1
-    except FileNotFoundError as exc:
+    except ValueError as exc:
+        # Raised by the report layer for an invalid path or report name.
         print(f"omnitwin: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader (e.g. head) closed the pipe; stop without a traceback.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # A path that is a folder, a file where a folder belongs, no access.
+        print(f"omnitwin: error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        print(f"omnitwin: error: {exc}; check --db", file=sys.stderr)
+        return 2
     return status
 
 

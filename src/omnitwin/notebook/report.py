@@ -133,6 +133,10 @@ def _snapshot_file(db: str, workdir: Path) -> tuple[dict[str, Any], Path]:
     path = Path(db).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"database {path} not found; check --db")
+    with path.open("rb") as handle:
+        # DuckDB files carry the magic bytes DUCK at offset 8.
+        if handle.read(12)[8:] != b"DUCK":
+            raise ValueError(f"{path} is not a DuckDB database; check --db")
     copy = workdir / path.name
     shutil.copyfile(path, copy)
     snapshot: dict[str, Any] = {
@@ -327,6 +331,8 @@ def render_report(
     if db is not None and url is not None:
         raise ValueError("give --db or --url, not both")
     out_path = Path(out).expanduser().resolve()
+    if out_path.is_dir():
+        raise ValueError(f"{out_path} is a folder; give --out an HTML file name")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="omnitwin-report-") as folder:
         workdir = Path(folder)
