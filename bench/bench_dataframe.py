@@ -4,10 +4,13 @@ Run from the repository root::
 
     python bench/bench_dataframe.py --rows 1000000
 
-The store is a DuckDB file filled through the client's import API
-(``client.imports.start("csv", ...)``, committed) with one /8 container and
-``rows - 1`` /28 subnets inside it, some with a VLAN id. Two reads are
-timed, both ending in the same DataFrame with explicit dtypes:
+The store is a DuckDB file with one /8 container and ``rows - 1`` /28 subnets
+inside it. ``--fill import`` (the default) fills it through the client's
+import API (``client.imports.start("csv", ...)``, committed), some rows with
+a VLAN id; ``--fill bulk`` writes the rows with ``Store.bulk_insert`` as
+``bench_export.py`` does, in seconds rather than minutes, without audit
+events, which the reads do not look at. Two reads are timed, both ending in
+the same DataFrame with explicit dtypes:
 
 - ``client.subnets.to_pandas()``, one bulk query on the embedded engine
   (what ``omnitwin.notebook.read_subnets(client)`` uses when it can);
@@ -38,6 +41,10 @@ import omnitwin
 from omnitwin.notebook import read_subnets
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dataframe.md"
+FILL_LABELS = {
+    "import": "through `client.imports`, committed",
+    "bulk": "`Store.bulk_insert`",
+}
 
 
 def generate_csv(rows: int) -> bytes:
@@ -65,8 +72,9 @@ def fill(path: Path, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def time_reads(path: Path, sample: int) -> dict[str, Any]:
-    with omnitwin.connect(f"local:{path}", read_only=True) as client:
+def time_reads(path: Path, sample: int, workspace: str) -> dict[str, Any]:
+    target = f"local:{path}"
+    with omnitwin.connect(target, read_only=True, workspace=workspace) as client:
         total = client.subnets.list(per_page=1).total
         started = time.perf_counter()
         bulk = client.subnets.to_pandas()
@@ -109,13 +117,27 @@ def main() -> None:
     parser.add_argument(
         "--sample", type=int, default=20_000, help="rows to read by paging"
     )
+    parser.add_argument(
+        "--fill",
+        choices=["import", "bulk"],
+        default="import",
+        help="fill through the import API or with Store.bulk_insert",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.duckdb"
-        fill_seconds = fill(path, args.rows)
+        workspace = "default"
+        if args.fill == "bulk":
+            from bench_export import WORKSPACE
+            from bench_export import fill as bulk_fill
+
+            workspace = WORKSPACE
+            _, fill_seconds = bulk_fill(path, args.rows)
+        else:
+            fill_seconds = fill(path, args.rows)
         print(f"filled in {fill_seconds:.1f} s", flush=True)
-        reads = time_reads(path, args.sample)
+        reads = time_reads(path, args.sample, workspace)
         print(reads, flush=True)
         baseline = time_baseline(path)
     total = reads["total"]
@@ -131,8 +153,7 @@ def main() -> None:
         "",
         "| step | rows | seconds |",
         "|---|---|---|",
-        f"| fill through `client.imports` (committed) | {total:,} "
-        f"| {fill_seconds:.1f} |",
+        f"| fill ({FILL_LABELS[args.fill]}) | {total:,} | {fill_seconds:.1f} |",
         f"| `client.subnets.to_pandas()` (bulk query) | {reads['bulk_rows']:,} "
         f"| {reads['bulk_seconds']:.2f} |",
         f"| paging `client.subnets.list` into a DataFrame | {reads['paged_rows']:,} "
