@@ -49,5 +49,6 @@ def test_demo_unknown_root_keeps_twin(
     assert main([*args, "--roots", "ncsu-coreswich2"]) == 2
     error = capsys.readouterr().err
     assert "node 'ncsu-coreswich2' not found" in error
+    assert "name a device by id or hostname" in error
     assert f"report on it with: omnitwin report blast-radius TARGET --db {out}" in error
     assert (out / "netbox.duckdb").is_file()

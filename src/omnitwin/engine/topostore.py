@@ -552,7 +552,16 @@ class TopologyService:
         raise NodeNotFound(message, details={"node": name})
 
     def _device_node(self, cached: _Cached, name: str) -> str:
-        node = self._node(cached, name)
+        try:
+            node = self._node(cached, name)
+        except NodeNotFound:
+            # Paths, blast radii and roots take devices only, so the generic
+            # list of node kinds would suggest values that fail next.
+            message = (
+                f"node {name!r} not found in the topology; name a device by id "
+                "or hostname"
+            )
+            raise NodeNotFound(message, details={"node": name}) from None
         kind = cached.graph.nodes[node].get("kind")
         if kind != "device":
             message = f"node {name!r} is a {kind}, not a device; name a device"
