@@ -196,8 +196,8 @@ def _check_target(
 ) -> None:
     """Raise a one-line error for an unknown target or root that keeps the twin.
 
-    The twin is already built at this point, so the message says how to
-    report on it without importing again.
+    The twin is already built at this point, so the message gives the
+    command that reports on it without importing again.
     """
     try:
         client.topology.blast_radius(target, roots=roots)
@@ -297,7 +297,7 @@ def _print_twin(client: Client) -> None:
     roles = Counter(device.role or "(none)" for device in devices)
     sites = {device.site for device in devices if device.site}
     links = client.topology.links(kind="intended")
-    # Each end reports a cable it sees, so count distinct pairs of ends.
+    # Each end reports the cables it detects, so count distinct pairs of ends.
     seen = {
         tuple(sorted([(link.a, link.port_a or ""), (link.b, link.port_b or "")]))
         for link in client.topology.links(kind="detected")

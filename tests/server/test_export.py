@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 import pytest
-from serverproc import Key, ServerProcess, make_keys, start_server
 
 from omnitwin.client._export import ARROW_STREAM, NDJSON
 from omnitwin.client._http import HttpBackend
@@ -20,6 +19,7 @@ from omnitwin.engine.engine import Engine
 from omnitwin.engine.subnet_export import EXPORT_COLUMNS, SubnetExport
 from omnitwin.errors import NotAcceptable, ServerError
 from omnitwin.server._export import choose_media_type
+from serverproc import Key, ServerProcess, make_keys, start_server
 
 X_SUBNETS = 40
 Y_SUBNETS = 7
@@ -289,7 +289,7 @@ def test_broken_export_body_raises(body: httpx.SyncByteStream) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"content-type": NDJSON}, stream=body)
 
-    # The mock transport answers in process; nothing listens on the URL.
+    # The mock transport responds in process, so nothing listens on the URL.
     backend = HttpBackend("http://127.0.0.1:9/v1")
     backend._sync = httpx.Client(
         base_url=backend.base_url, transport=httpx.MockTransport(handler)

@@ -190,11 +190,11 @@ def skip_stored_inventory(
     """
     used_ports = {end for pair in stored_links for end in pair}
     devices = [i for i in items if i.kind == "device"]
-    kept = {i.record.name.lower() for i in devices if i.action != "skip"}
+    kept_names = {i.record.name.lower() for i in devices if i.action != "skip"}
     # A name with one kept row (a duplicate inside the file) keeps its ports.
     skipped_devices = {
         i.record.name.lower() for i in devices if i.action == "skip"
-    } - kept
+    } - kept_names
     skipped: list[dict[str, Any]] = []
     for item in items:
         if item.action == "skip":

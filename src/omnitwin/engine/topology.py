@@ -761,7 +761,7 @@ def _cut_off_groups(
     """Return the sites or subnets that the failure cuts off.
 
     Without roots (``lost`` is None), a group is cut off when every member
-    device is affected. With roots, ``lost`` holds the affected devices that
+    device is affected. With roots, ``lost`` contains the affected devices that
     reached a root before the failure, and a group is cut off when one of its
     members is lost and none still reaches a root.
     """
