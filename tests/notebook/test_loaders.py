@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import networkx as nx
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import omnitwin
+from omnitwin.engine.subnet_export import EXPORT_COLUMNS, frame_from_arrow
 from omnitwin.models import FreeBlocks, Subnet
 from omnitwin.notebook import (
     load_sample_twin,
@@ -21,7 +26,7 @@ from omnitwin.notebook import (
     to_networkx,
     to_pandas,
 )
-from omnitwin.notebook.loaders import SCHEMAS
+from omnitwin.notebook.loaders import SCHEMAS, subnets_frame
 
 
 @pytest.fixture(scope="module")
@@ -162,3 +167,67 @@ def test_bulk_read_filters_within(client: omnitwin.Client) -> None:
     assert len(frame) > 0
     assert frame["cidr"].str.startswith("10.2.").all()
     assert_schema(frame, "Subnet")
+
+
+# Runs in a child interpreter where importing pyarrow fails, as on an install
+# without it, so that the local export takes DuckDB's ``.df()`` path.
+_WITHOUT_PYARROW = """
+import pickle, sys
+sys.modules["pyarrow"] = None
+import omnitwin
+with omnitwin.connect(sys.argv[1], read_only=True) as client:
+    frame = client.subnets.to_pandas()
+with open(sys.argv[2], "wb") as out:
+    pickle.dump(frame, out)
+"""
+
+
+def test_bulk_read_same_without_pyarrow(tmp_path: Path) -> None:
+    db = tmp_path / "twin.duckdb"
+    with omnitwin.connect(str(db)) as twin:
+        load_sample_twin(twin, sites=2)
+        twin.subnets.create("10.250.0.0/24", tags={"note": "a b", "site": "x"})
+    with omnitwin.connect(str(db), read_only=True) as twin:
+        with_arrow = twin.subnets.to_pandas()
+    pickled = tmp_path / "frame.pickle"
+    subprocess.run(
+        [sys.executable, "-c", _WITHOUT_PYARROW, str(db), str(pickled)],
+        check=True,
+        timeout=120,
+    )
+    without_arrow = pd.read_pickle(pickled)
+    assert_schema(with_arrow, "Subnet")
+    assert_schema(without_arrow, "Subnet")
+    # The string columns and the column index differ only in storage (Arrow
+    # or Python objects), which the schema check above does not look at.
+    pd.testing.assert_frame_equal(
+        with_arrow, without_arrow, check_dtype=False, check_column_type=False
+    )
+    added = with_arrow.loc[with_arrow["cidr"] == "10.250.0.0/24", "tags"]
+    assert added.tolist() == [{"note": "a b", "site": "x"}]
+
+
+def test_bulk_read_tags_are_separate_dicts(client: omnitwin.Client) -> None:
+    frame = client.subnets.to_pandas()
+    sites = frame["tags"][frame["tags"].map(bool)]
+    first, second = sites.iloc[0], sites.iloc[1]
+    assert first == second
+    first["changed"] = "yes"
+    assert "changed" not in second
+
+
+def test_arrow_timestamps_from_text() -> None:
+    columns = {name: pa.array([None, None], pa.string()) for name in EXPORT_COLUMNS}
+    columns["prefix_length"] = pa.array([24, 64], pa.int16())
+    columns["tags"] = pa.array(['{"site": "a"}', None])
+    columns["created_at"] = pa.array(["", "2026-12-04T10:00:00.5+01:00"])
+    # Arrow rejects a text without a zone, so the loader's schema parses it.
+    columns["updated_at"] = pa.array(["2026-12-04T10:00:00", "2026-12-04"])
+    frame = subnets_frame(frame_from_arrow(pa.table(columns)))
+    assert_schema(frame, "Subnet")
+    assert frame["created_at"].isna().tolist() == [True, False]
+    assert frame["created_at"][1] == pd.Timestamp("2026-12-04T09:00:00.5Z")
+    assert frame["updated_at"][0] == pd.Timestamp("2026-12-04T10:00:00Z")
+    assert frame["updated_at"][1] == pd.Timestamp("2026-12-04T00:00:00Z")
+    assert frame["prefix_length"].tolist() == [24, 64]
+    assert frame["tags"].tolist() == [{"site": "a"}, {}]

@@ -9,15 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pyarrow as pa
 import pytest
 
-from omnitwin.client._export import ARROW_STREAM, NDJSON
+from omnitwin.client._export import ARROW_STREAM, NDJSON, ExportDecoder
 from omnitwin.client._http import HttpBackend
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 from omnitwin.engine.subnet_export import EXPORT_COLUMNS, SubnetExport
 from omnitwin.errors import NotAcceptable, ServerError
+from omnitwin.notebook.loaders import SCHEMAS, subnets_frame
 from omnitwin.server._export import choose_media_type
 from serverproc import Key, ServerProcess, make_keys, start_server
 
@@ -127,6 +129,27 @@ def test_arrow_stream_empty(export_server: ServerProcess) -> None:
     table = pa.ipc.open_stream(response.content).read_all()
     assert table.num_rows == 0
     assert tuple(table.column_names) == EXPORT_COLUMNS
+
+
+def decoded_frame(response: httpx.Response) -> pd.DataFrame:
+    decoder = ExportDecoder(response.headers["content-type"])
+    for chunk in response.iter_bytes(1000):
+        decoder.feed(chunk)
+    return subnets_frame(decoder.frame())
+
+
+@pytest.mark.parametrize("vrf", [None, "red"], ids=["all rows", "no rows"])
+def test_arrow_and_ndjson_decode_alike(
+    export_server: ServerProcess, vrf: str | None
+) -> None:
+    query = {"vrf": vrf} if vrf else {}
+    key = export_server.keys["x"]
+    arrow = decoded_frame(get_export(export_server, key, ARROW_STREAM, **query))
+    ndjson = decoded_frame(get_export(export_server, key, NDJSON, **query))
+    assert len(arrow) == (0 if vrf else X_SUBNETS)
+    dtypes = {column: str(arrow[column].dtype) for column in arrow.columns}
+    assert dtypes == SCHEMAS["Subnet"]
+    pd.testing.assert_frame_equal(arrow, ndjson)
 
 
 @pytest.mark.parametrize(

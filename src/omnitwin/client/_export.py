@@ -4,19 +4,23 @@ The HTTP backend requests an Arrow IPC stream when pyarrow is installed,
 because pyarrow converts typed columns to pandas in bulk while NDJSON is
 parsed value by value, and NDJSON otherwise. Both decode to the frame that
 the local backend's ``subnets.export`` returns: the columns of
-:data:`~omnitwin.engine.subnet_export.EXPORT_COLUMNS`, tags as dicts and
+:data:`~omnitwin.engine.subnet_export.EXPORT_COLUMNS` with tags as dicts.
+An Arrow stream is typed by ``frame_from_arrow``, and NDJSON keeps the
 timestamps as ISO 8601 strings, which ``subnets_frame`` then types.
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import orjson
 import pandas as pd
 
-from omnitwin.engine.subnet_export import EXPORT_COLUMNS
+from omnitwin.engine.subnet_export import (
+    EXPORT_COLUMNS,
+    frame_from_arrow,
+    has_pyarrow,
+)
 
 __all__ = ["ARROW_STREAM", "NDJSON", "ExportDecoder", "export_accept"]
 
@@ -24,24 +28,11 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
 
 
-def _has_pyarrow() -> bool:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def export_accept() -> str:
     """Return the Accept header of an export request: Arrow first if readable."""
-    if _has_pyarrow():
+    if has_pyarrow():
         return f"{ARROW_STREAM}, {NDJSON};q=0.5"
     return NDJSON
-
-
-def _parse_tags(values: Any, index: pd.Index) -> pd.Series:
-    tags = [orjson.loads(text) if text else {} for text in values]
-    return pd.Series(tags, index=index, dtype=object)
 
 
 class ExportDecoder:
@@ -120,6 +111,7 @@ class ExportDecoder:
             table = pa.ipc.open_stream(body).read_all()
         except pa.ArrowInvalid as exc:
             raise ValueError(f"the export is not a valid Arrow stream: {exc}") from exc
-        frame: pd.DataFrame = table.to_pandas()
-        frame["tags"] = _parse_tags(frame["tags"], frame.index)
-        return frame[list(EXPORT_COLUMNS)]
+        try:
+            return frame_from_arrow(table)
+        except KeyError as exc:
+            raise ValueError(f"the Arrow export lacks the column {exc}") from exc

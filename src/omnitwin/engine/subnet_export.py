@@ -3,10 +3,14 @@
 ``client.subnets.list`` pages with LIMIT and OFFSET, 200 rows at a time,
 which reads about 2,000 rows a second and slows down as the offset grows.
 For DataFrame loads the local backend runs a single query instead
-(:func:`export_subnets`) and DuckDB builds the columns directly. The server's
+(:func:`export_subnets`), and DuckDB builds the columns directly. The server's
 ``GET /v1/subnets/export`` reads the same rows in batches through
 :class:`SubnetExport`. The filters are those of ``SubnetService.list`` that a
 notebook needs for bulk loads: ``within``, ``status`` and ``vrf``.
+
+With pyarrow installed, both paths build the DataFrame from Arrow columns
+(:func:`frame_from_arrow`): strings stay in Arrow memory, and each distinct
+tags text is parsed once.
 """
 
 from __future__ import annotations
@@ -15,11 +19,21 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+import pandas as pd
+
 from omnitwin.engine import cidr
 from omnitwin.engine.context import Context
 from omnitwin.engine.subnets import validate_status, validate_vrf
 
-__all__ = ["EXPORT_COLUMNS", "SubnetExport", "export_subnets", "parse_tags"]
+__all__ = [
+    "EXPORT_COLUMNS",
+    "SubnetExport",
+    "export_subnets",
+    "frame_from_arrow",
+    "has_pyarrow",
+    "parse_tags",
+]
 
 # Columns of an export, in order: those of omnitwin.models.Subnet plus
 # prefix_length and version.
@@ -89,12 +103,13 @@ def export_subnets(
     within: str | None = None,
     status: str | None = None,
     vrf: str | None = None,
-) -> Any:
+) -> pd.DataFrame:
     """Return the workspace's subnets in address order as a pandas DataFrame.
 
-    Columns are :data:`EXPORT_COLUMNS`; ``tags`` contains dicts. Timestamps
-    stay ISO 8601 strings, as in the records, so that the caller applies one
-    schema to both paths.
+    Columns are :data:`EXPORT_COLUMNS`, and ``tags`` contains dicts. With
+    pyarrow installed the columns are typed as :func:`frame_from_arrow`
+    describes. Without it, DuckDB's ``.df()`` builds them, and the
+    timestamps stay ISO 8601 strings for the caller's schema to parse.
 
     Raises
     ------
@@ -104,10 +119,85 @@ def export_subnets(
     where, params = _where(ctx, within, status, vrf)
     query = f"SELECT {_COLUMNS} FROM subnets {where} {_ORDER}"
     store = engine.store
+    if has_pyarrow():
+        with store.lock:
+            table = store.conn.sql(query, params=params).to_arrow_table()
+        return frame_from_arrow(table)
     with store.lock:
-        frame = store.conn.execute(query, params).df()
-    frame["tags"] = parse_tags(frame["tags"].tolist())
+        frame: pd.DataFrame = store.conn.execute(query, params).df()
+    frame["tags"] = pd.Series(parse_tags(frame["tags"].tolist()), dtype=object)
     return frame
+
+
+def has_pyarrow() -> bool:
+    """Return whether pyarrow can be imported."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def frame_from_arrow(table: Any) -> pd.DataFrame:
+    """Convert an Arrow table of :data:`EXPORT_COLUMNS` to a typed DataFrame.
+
+    Strings become pandas ``string`` columns backed by the Arrow buffers,
+    integers ``Int64``, booleans ``boolean``, and ``tags`` one dict per row.
+    The timestamps, ISO 8601 text in the store and on the wire, become
+    ``datetime64[ns, UTC]``; an empty text is a missing value. A column whose
+    text Arrow cannot parse as a timestamp stays text for
+    ``omnitwin.notebook.loaders.subnets_frame`` to parse.
+
+    Raises
+    ------
+    KeyError
+        If the table lacks one of :data:`EXPORT_COLUMNS`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pd.StringDtype()
+    types = {
+        pa.string(): text,
+        pa.large_string(): text,
+        pa.int64(): pd.Int64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    columns: dict[str, Any] = {}
+    for name in EXPORT_COLUMNS:
+        column = table.column(name)
+        if name == "tags":
+            columns[name] = _tags_from_arrow(column)
+            continue
+        if pa.types.is_integer(column.type):
+            column = pc.cast(column, pa.int64())
+        elif name.endswith("_at") and pa.types.is_string(column.type):
+            column = _timestamps_from_text(column)
+        columns[name] = column.to_pandas(types_mapper=types.get)
+    return pd.DataFrame(columns)
+
+
+def _timestamps_from_text(column: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    try:
+        return pc.cast(present, pa.timestamp("ns", tz="UTC"))
+    except pa.ArrowInvalid:
+        return column
+
+
+def _tags_from_arrow(column: Any) -> pd.Series:
+    """Parse a column of tags JSON texts, each distinct text once.
+
+    Every row gets its own dict, as in :func:`parse_tags`.
+    """
+    encoded = column.fill_null("").combine_chunks().dictionary_encode()
+    texts = encoded.dictionary.to_pylist()
+    parsed = [orjson.loads(text) if text else {} for text in texts]
+    rows = [dict(parsed[index]) for index in encoded.indices.to_pylist()]
+    return pd.Series(rows, dtype=object)
 
 
 def parse_tags(texts: list[str | None]) -> list[dict[str, str]]:

@@ -260,7 +260,9 @@ def _apply_schema(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFram
             values = frame[column]
         else:
             values = pd.Series([None] * len(frame), index=frame.index, dtype="object")
-        if dtype == _TIME:
+        if dtype == _TIME and isinstance(values.dtype, pd.DatetimeTZDtype):
+            columns[column] = values.astype(_TIME)
+        elif dtype == _TIME:
             text = values.where(values.astype("string").str.len() > 0)
             parsed = pd.to_datetime(text, utc=True, format="ISO8601")
             columns[column] = cast(Any, parsed).astype(_TIME)
