@@ -14,9 +14,13 @@ the same DataFrame with explicit dtypes:
 
 - ``client.subnets.to_pandas()``, one bulk query on the embedded engine
   (what ``omnitwin.notebook.read_subnets(client)`` uses when it can);
-- paging through ``client.subnets.list`` (200 rows a page, the maximum), as
-  over HTTP. Only the first ``--sample`` rows are paged, and the time for
-  all rows is extrapolated linearly: an estimate, marked as such.
+- paging through ``client.subnets.list`` (200 rows a page, the maximum),
+  which ``read_subnets`` does when given a limit or another filter. Only the
+  first ``--sample`` rows are paged, and the time for all rows is
+  extrapolated linearly: an estimate, marked as such.
+
+The baselines query the same columns with DuckDB's own DataFrame
+conversions: ``.df()``, and an Arrow table converted by pyarrow.
 
 Results are appended to ``bench/results/dataframe.md``.
 """
@@ -100,13 +104,21 @@ _BASELINE_QUERY = (
 )
 
 
-def time_baseline(path: Path) -> float:
-    """Time DuckDB's own query of the same columns into a DataFrame."""
+def time_baseline(path: Path) -> tuple[float, float]:
+    """Time DuckDB's own query of the same columns into a DataFrame, twice.
+
+    Return the seconds of ``.df()`` and of an Arrow table converted with
+    pyarrow's ``to_pandas()``, the two ways DuckDB offers.
+    """
     connection = duckdb.connect(str(path), read_only=True)
     try:
         started = time.perf_counter()
         connection.execute(_BASELINE_QUERY).df()
-        return time.perf_counter() - started
+        numpy_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        connection.sql(_BASELINE_QUERY).to_arrow_table().to_pandas()
+        arrow_seconds = time.perf_counter() - started
+        return numpy_seconds, arrow_seconds
     finally:
         connection.close()
 
@@ -139,10 +151,11 @@ def main() -> None:
         print(f"filled in {fill_seconds:.1f} s", flush=True)
         reads = time_reads(path, args.sample, workspace)
         print(reads, flush=True)
-        baseline = time_baseline(path)
+        baseline, arrow_baseline = time_baseline(path)
     total = reads["total"]
     rate = reads["paged_rows"] / reads["paged_seconds"]
     memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"## {now}, {total:,} subnets",
@@ -160,12 +173,15 @@ def main() -> None:
         f"| {reads['paged_seconds']:.2f} |",
         f"| DuckDB query of the same columns to `.df()` (baseline) | {total:,} "
         f"| {baseline:.2f} |",
+        f"| the same query to an Arrow table, then pyarrow `to_pandas()` | {total:,} "
+        f"| {arrow_baseline:.2f} |",
         "",
         f"Paging reads {rate:,.0f} rows/s, so all {total:,} rows would take about "
         f"{total / rate:,.0f} s (extrapolated from the first "
         f"{reads['paged_rows']:,} rows, not measured; OFFSET paging slows down "
         "further into the table, so this is a lower bound).",
         f"Peak memory: process resident set {memory:,.0f} MiB (ru_maxrss).",
+        f"Load average (1, 5, 15 min) at the end: {load}.",
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
