@@ -83,6 +83,24 @@ def test_audit_events_dtypes(client: omnitwin.Client) -> None:
     assert frame["seq"].ge(1).all()
 
 
+def test_audit_limit_keeps_newest() -> None:
+    with omnitwin.connect(":memory:") as twin:
+        for index in range(450):
+            twin.subnets.create(f"10.{index // 256}.{index % 256}.0/24")
+        everything = read_audit_events(twin)["position"].tolist()
+        # 200 events fit on a page, so these limits end inside, at and across
+        # page boundaries, and past the total.
+        assert len(everything) == 450
+        for limit in (1, 7, 200, 201, 401, 450, 453):
+            newest = read_audit_events(twin, limit=limit)["position"].tolist()
+            assert newest == everything[-limit:], limit
+
+
+def test_audit_limit_zero_is_invalid(client: omnitwin.Client) -> None:
+    with pytest.raises(ValueError, match="limit must be at least 1, got 0"):
+        read_audit_events(client, limit=0)
+
+
 def test_sessions_dtypes(client: omnitwin.Client) -> None:
     list(client.agents.command("Show drift on leaf-01.nyc1"))
     frame = read_sessions(client)

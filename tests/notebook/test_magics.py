@@ -150,6 +150,18 @@ def test_audit_reads_events(shell: InteractiveShell) -> None:
     assert result.total > 5
 
 
+def test_audit_limit_keeps_newest(shell: InteractiveShell) -> None:
+    everything = run(shell, "audit --action subnet.create --limit 0").to_pandas()
+    newest = run(shell, "audit --action subnet.create --limit 5").to_pandas()
+    assert len(everything) > 5
+    assert newest["position"].tolist() == everything["position"].tail(5).tolist()
+
+
+def test_audit_negative_limit(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="invalid --limit -1"):
+        run(shell, "audit --limit -1")
+
+
 def test_topology_reports_pruning(shell: InteractiveShell) -> None:
     result = run(shell, "topology leaf-01.nyc1 --max-elements 20")
     assert result.graph.meta["pruned_nodes"] > 0

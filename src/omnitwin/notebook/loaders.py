@@ -41,6 +41,7 @@ from omnitwin.notebook._optional import require
 __all__ = [
     "SCHEMAS",
     "iter_records",
+    "last_records",
     "load_sample_twin",
     "read_audit_events",
     "read_devices",
@@ -365,6 +366,38 @@ def iter_records(
             result = lister(page=page, per_page=_PER_PAGE)
 
 
+def last_records(
+    lister: _Lister,
+    *,
+    limit: int,
+    description: str,
+    progress: bool | None = None,
+) -> list[Any]:
+    """Return the last ``limit`` records of ``lister``'s pages, in their order.
+
+    Only the first page and the pages that hold those records are read, so
+    the newest 20 of a million audit events cost two or three page requests
+    rather than 5,000. Records added
+    while the pages are read can move the window, so the result is the last
+    ``limit`` records of what was read.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    first = lister(page=1, per_page=_PER_PAGE)
+    start = max(first.total - limit, 0)
+    page = start // _PER_PAGE + 1
+    result = first if page == 1 else lister(page=page, per_page=_PER_PAGE)
+    records = list(result.data[start % _PER_PAGE :])
+    with _progress_bar(min(first.total, limit), description, progress) as bar:
+        bar.update(len(records))
+        while page < result.pages:
+            page += 1
+            result = lister(page=page, per_page=_PER_PAGE)
+            records.extend(result.data)
+            bar.update(len(result.data))
+    return records[-limit:]
+
+
 def subnets_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Apply the subnet schema to a DataFrame from a bulk export."""
     return _apply_schema(frame, SCHEMAS["Subnet"]).reset_index(drop=True)
@@ -469,15 +502,23 @@ def read_audit_events(
     progress: bool | None = None,
     **filters: Any,
 ) -> pd.DataFrame:
-    """Read audit events, oldest first; ``filters`` are subject, actor, action."""
+    """Read audit events, oldest first; ``filters`` are subject, actor, action.
+
+    With ``limit``, the result is the most recent ``limit`` events, still
+    oldest first.
+    """
 
     def lister(*, page: int, per_page: int) -> Page[Any]:
         result: Page[Any] = client.audit.list(page=page, per_page=per_page, **filters)
         return result
 
-    events = list(
-        iter_records(lister, description="audit events", progress=progress, limit=limit)
-    )
+    description = "audit events"
+    if limit is None:
+        events = list(iter_records(lister, description=description, progress=progress))
+    else:
+        events = last_records(
+            lister, limit=limit, description=description, progress=progress
+        )
     return to_pandas(events, kind="AuditEvent")
 
 

@@ -29,7 +29,7 @@ from traitlets import Float, Int
 
 from omnitwin.errors import OmniTwinError
 from omnitwin.notebook.agent_view import AgentRun
-from omnitwin.notebook.loaders import iter_records, load_sample_twin
+from omnitwin.notebook.loaders import iter_records, last_records, load_sample_twin
 from omnitwin.notebook.results import (
     GraphResult,
     TableResult,
@@ -284,7 +284,15 @@ def _audit(magics: OmniTwinMagics, args: argparse.Namespace) -> TableResult:
     first = client.audit.list(
         subject=args.subject, actor=args.actor, action=args.action, per_page=1
     )
-    records = _records(magics, lister, "audit events", args.limit)
+    limit = args.limit if args.limit is not None else magics.limit
+    if limit < 0:
+        raise UsageError(
+            f"invalid --limit {limit}; use a positive number, or 0 for all"
+        )
+    if limit:
+        records = last_records(lister, limit=limit, description="audit events")
+    else:
+        records = list(iter_records(lister, description="audit events"))
     return TableResult(
         records, kind="AuditEvent", title="audit events", total=first.total
     )
@@ -435,7 +443,7 @@ _TABLE = [
     ),
     Subcommand(
         "audit",
-        "list audit events, oldest first",
+        "list the most recent audit events (up to --limit), oldest first",
         (
             Option(("--subject",), {"help": "object id"}),
             Option(("--actor",), {"help": "actor, e.g. user:local"}),
