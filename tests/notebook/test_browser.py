@@ -3,8 +3,9 @@
 Each test starts a real JupyterLab on 127.0.0.1 with a temporary home and a
 token, opens a notebook in Debian's Chromium (every request not to 127.0.0.1
 is blocked) and runs all cells. The negative control disables the
-``jupyter-cytoscape`` extension in the temporary configuration, which must
-make the canvas check fail while the plain ipywidgets still render.
+``anywidget`` extension, which paints the topology graph, in the temporary
+configuration. That must make the canvas check fail while the plain
+ipywidgets still render.
 """
 
 from __future__ import annotations
@@ -41,7 +42,32 @@ CELLS = [
 ]
 
 
-def run_notebook(home: Path) -> dict[str, Any]:
+# Returns the page coordinates of the node labelled `label` in the first
+# topology graph, from the cytoscape instance that widgets/topology.js keeps
+# on its container.
+NODE_POSITION_JS = """
+(label) => {
+  const container = document.querySelector('.omnitwin-cytoscape');
+  const node = container.cytoscape.nodes().filter(n => n.data('label') === label)[0];
+  const box = container.getBoundingClientRect();
+  const position = node.renderedPosition();
+  return {x: box.left + position.x, y: box.top + position.y};
+}
+"""
+
+
+def click_node(page: Any, label: str) -> str:
+    """Click the node labelled ``label`` and return the inspection panel's title."""
+    page.locator(".omnitwin-cytoscape").first.scroll_into_view_if_needed()
+    position = page.evaluate(NODE_POSITION_JS, label)
+    page.mouse.click(position["x"], position["y"])
+    title = page.locator(".omnitwin-topology strong").first
+    title.wait_for(timeout=20_000)
+    text: str = title.inner_text()
+    return text
+
+
+def run_notebook(home: Path, *, click: bool = True) -> dict[str, Any]:
     root = home / "notebooks"
     root.mkdir()
     write_notebook(root / "check.ipynb", CELLS)
@@ -51,8 +77,10 @@ def run_notebook(home: Path) -> dict[str, Any]:
         run_all_and_wait(page, len(CELLS))
         page.locator(".omnitwin-drift-explorer select").first.wait_for()
         page.wait_for_timeout(2_000)
+        pixels = painted_pixels(page)
         return {
-            "pixels": painted_pixels(page),
+            "pixels": pixels,
+            "inspected": click_node(page, "leaf-01.nyc1") if click else None,
             "seen": page.evaluate("window.omnitwinSeen"),
             "selects": page.locator(".omnitwin-drift-explorer select").count(),
             "buttons": page.locator(
@@ -72,14 +100,18 @@ def enabled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def disabled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("lab-disabled")
-    disable_extension(home, "jupyter-cytoscape")
-    assert page_config(home)["disabledExtensions"] == {"jupyter-cytoscape": True}
-    return run_notebook(home)
+    disable_extension(home, "anywidget")
+    assert page_config(home)["disabledExtensions"] == {"anywidget": True}
+    return run_notebook(home, click=False)
 
 
 def test_topology_canvas_is_painted(enabled: dict[str, Any]) -> None:
     assert enabled["pixels"]
     assert max(enabled["pixels"]) > 1_000
+
+
+def test_node_click_fills_panel(enabled: dict[str, Any]) -> None:
+    assert enabled["inspected"] == "leaf-01.nyc1"
 
 
 def test_drift_explorer_controls_exist(enabled: dict[str, Any]) -> None:

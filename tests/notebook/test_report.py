@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from omnitwin.notebook.report import inject_parameters, render_report
 needs_chromium = pytest.mark.skipif(
     not chromium_available(), reason="needs /usr/bin/chromium and playwright"
 )
-CANVAS = '[class*="cytoscape_container"] canvas[data-id="layer2-node"]'
+CANVAS = '.omnitwin-cytoscape canvas[data-id="layer2-node"]'
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_report_records_parameters_and_versions(report: Path) -> None:
     assert inputs["parameters"]["target"] == "leaf-01.nyc1"
     assert inputs["parameters"]["max_elements"] == 300
     assert inputs["versions"]["omnitwin"] == omnitwin.__version__
-    assert inputs["versions"]["ipycytoscape"] == "1.3.3"
+    assert inputs["versions"]["anywidget"] == metadata.version("anywidget")
     assert "--db" in inputs["command"]
 
 
@@ -104,6 +105,12 @@ def test_report_loads_nothing_remote(report: Path) -> None:
     assert re.search(r"<script[^>]*src=\"https?://", text) is None
     assert re.search(r"<link[^>]*href=\"https?://", text) is None
     assert "application/vnd.jupyter.widget-state+json" in text
+
+
+def test_report_names_anywidget_module(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert 'define("anywidget", ["@jupyter-widgets/base"], widget_default);' in text
+    assert 'define(["@jupyter-widgets/base"], widget_default);' not in text
 
 
 def test_report_shows_blast_radius(report: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
+import comm
 import pytest
 
 import omnitwin
@@ -19,6 +21,25 @@ def client() -> Iterator[omnitwin.Client]:
     with omnitwin.connect(":memory:") as twin:
         load_sample_twin(twin, sites=1)
         yield twin
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
+    """Record the messages that every new widget comm publishes to the front end."""
+    messages: list[tuple[str, dict[str, Any]]] = []
+
+    class RecordingComm(comm.DummyComm):
+        def publish_msg(
+            self, msg_type: str, data: Any = None, *args: Any, **kwargs: Any
+        ) -> None:
+            messages.append((msg_type, data or {}))
+
+    monkeypatch.setattr(comm, "create_comm", RecordingComm)
+    return messages
+
+
+def opened_models(messages: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [data["state"] for kind, data in messages if kind == "comm_open"]
 
 
 def classes_by_label(widget: TopologyWidget) -> dict[str, str]:
@@ -67,7 +88,38 @@ def test_edge_ids_are_unique(client: omnitwin.Client) -> None:
     widget = topology_widget(client)
     ids = [edge["data"]["id"] for edge in widget.elements()["edges"]]
     assert len(ids) == len(set(ids))
-    assert len(widget.cytoscape.graph.edges) == len(ids)
+    assert len(widget.cytoscape.elements["edges"]) == len(ids)
+
+
+def test_graph_is_one_widget_model(
+    client: omnitwin.Client, published: list[tuple[str, dict[str, Any]]]
+) -> None:
+    widget = topology_widget(client)
+    graphs = [
+        state
+        for state in opened_models(published)
+        if state["_model_name"] == "AnyModel"
+    ]
+    assert len(graphs) == 1
+    assert len(graphs[0]["elements"]["nodes"]) == widget.node_count
+    assert len(graphs[0]["elements"]["edges"]) == widget.edge_count
+    assert "export default" in graphs[0]["_esm"]
+    assert "export{" in graphs[0]["_cytoscape_esm"]
+
+
+def test_comm_traffic_independent_of_size(
+    client: omnitwin.Client, published: list[tuple[str, dict[str, Any]]]
+) -> None:
+    small = topology_widget(client, scope="leaf-01.nyc1", max_elements=20)
+    small_messages = [kind for kind, _ in published]
+    published.clear()
+    large = topology_widget(client)
+    large_messages = [kind for kind, _ in published]
+    assert large.node_count + large.edge_count > 5 * (
+        small.node_count + small.edge_count
+    )
+    assert large_messages == small_messages
+    assert large_messages.count("comm_open") < 15
 
 
 def test_style_sheet_is_loaded(client: omnitwin.Client) -> None:
@@ -80,8 +132,8 @@ def test_style_sheet_is_loaded(client: omnitwin.Client) -> None:
 def test_click_shows_node_data(client: omnitwin.Client) -> None:
     widget = topology_widget(client, scope="leaf-01.nyc1")
     node = next(n for n in widget.topology.nodes if n.get("label") == "leaf-01.nyc1")
-    widget.cytoscape._handle_interaction(
-        None, {"widget": "node", "event": "click", "data": {"data": node}}, None
+    widget.cytoscape._handle_custom_msg(
+        {"widget": "node", "event": "click", "data": {"data": node}}, []
     )
     assert "<strong>leaf-01.nyc1</strong>" in widget.inspector.value
     assert "drift_score" in widget.inspector.value
@@ -89,11 +141,21 @@ def test_click_shows_node_data(client: omnitwin.Client) -> None:
 
 def test_click_error_reaches_panel(client: omnitwin.Client) -> None:
     widget = topology_widget(client, scope="leaf-01.nyc1")
-    widget.cytoscape._handle_interaction(
-        None, {"widget": "node", "event": "click", "data": {"no": "data"}}, None
+    widget.cytoscape._handle_custom_msg(
+        {"widget": "node", "event": "click", "data": {"no": "data"}}, []
     )
     assert "omnitwin-error" in widget.inspector.value
     assert "KeyError" in widget.inspector.value
+
+
+def test_click_ignores_other_messages(client: omnitwin.Client) -> None:
+    widget = topology_widget(client, scope="leaf-01.nyc1")
+    before = widget.inspector.value
+    widget.cytoscape._handle_custom_msg(
+        {"widget": "edge", "event": "click", "data": {"data": {"id": "x"}}}, []
+    )
+    widget.cytoscape._handle_custom_msg({"event": "dblclick"}, [])
+    assert widget.inspector.value == before
 
 
 def test_inspect_unknown_node(client: omnitwin.Client) -> None:

@@ -4,8 +4,9 @@
 parameters after the notebook's cell tagged ``parameters``, as papermill
 does. It executes the notebook with nbclient and exports it with nbconvert.
 The widget JavaScript (require.js, ``@jupyter-widgets/html-manager`` and
-``jupyter-cytoscape``, vendored from npm) is inlined, so the file renders
-its topology widget with no network access. The page also records its inputs: the
+``anywidget``, vendored from npm) is inlined, and the topology widget's state
+carries its own front end and cytoscape.js, so the file renders the widget
+with no network access. The page also records its inputs: the
 database path, its SHA-256 and object counts, the parameters and the package
 versions, visibly and as JSON in ``<script id="omnitwin-report-inputs">``.
 """
@@ -51,13 +52,17 @@ _PACKAGES = (
     "pandas",
     "networkx",
     "ipywidgets",
-    "ipycytoscape",
+    "anywidget",
     "ipykernel",
     "nbclient",
     "nbconvert",
     "matplotlib",
 )
 _REQUIRE_MARKER = "omnitwin-inline-require.js"
+# The last line of anywidget's AMD build. An anonymous define() works only
+# in a file that require.js loads by URL, so the inlined copy gets a name.
+_ANYWIDGET_DEFINE = 'define(["@jupyter-widgets/base"], widget_default);'
+
 _REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>")
 
 
@@ -182,9 +187,24 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _inline_script(name: str) -> str:
-    text = asset_path(f"vendor/{name}").read_text(encoding="utf-8")
+def _vendor_text(name: str) -> str:
+    return asset_path(f"vendor/{name}").read_text(encoding="utf-8")
+
+
+def _inline_script(text: str) -> str:
     return "<script>\n" + text.replace("</script", "<\\/script") + "\n</script>"
+
+
+def _anywidget_script() -> str:
+    """Return anywidget's front end as a script that defines module ``anywidget``."""
+    text = _vendor_text("anywidget.js")
+    if text.count(_ANYWIDGET_DEFINE) != 1:
+        raise RuntimeError(
+            f"widgets/vendor/anywidget.js has no single line {_ANYWIDGET_DEFINE!r}"
+            " to name; update _ANYWIDGET_DEFINE for its version"
+        )
+    named = _ANYWIDGET_DEFINE.replace("define(", 'define("anywidget", ', 1)
+    return _inline_script(text.replace(_ANYWIDGET_DEFINE, named))
 
 
 def _inputs_html(inputs: Mapping[str, Any]) -> str:
@@ -220,12 +240,13 @@ def _export(notebook: Any, inputs: Mapping[str, Any]) -> str:
     tag = f'<script src="{_REQUIRE_MARKER}"></script>'
     if tag not in body:
         raise RuntimeError("the nbconvert template has no require.js script tag")
-    # Order matters. require.js comes first. jupyter-cytoscape's named define()
+    # Order matters. require.js comes first. anywidget's named define()
     # follows, so the widget manager's require() call finds it without a CDN.
     # The manager comes last and renders once the page has loaded.
-    scripts = "".join(
-        _inline_script(name)
-        for name in ("require.js", "jupyter-cytoscape.js", "html-manager-embed-amd.js")
+    scripts = (
+        _inline_script(_vendor_text("require.js"))
+        + _anywidget_script()
+        + _inline_script(_vendor_text("html-manager-embed-amd.js"))
     )
     body = body.replace(tag, scripts, 1)
     # MathJax and other CDN scripts cannot load offline; the report needs none.

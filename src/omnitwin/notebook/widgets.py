@@ -1,10 +1,15 @@
-"""An interactive topology view: ipycytoscape inside an ipywidgets box.
+"""An interactive topology view: a cytoscape.js graph inside an ipywidgets box.
 
 The graph comes from ``client.topology.graph`` with ``max_elements``, so
 pruning happens on the engine or server side and only the kept part crosses
 the wire. The summary line states what was pruned. Nodes are styled by role and
 by open drift (style sheet ``cytoscape-style.json``), a path or a blast
 radius can be highlighted, and clicking a node shows its data in a panel.
+
+The graph is one anywidget model, :class:`CytoscapeGraph`, that carries every
+node and edge in one JSON trait. Its front end (``widgets/topology.js``)
+paints them with the vendored cytoscape.js, so showing a graph costs one
+comm message whatever its size, and no JupyterLab build step is needed.
 """
 
 from __future__ import annotations
@@ -17,13 +22,20 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-import ipycytoscape  # type: ignore[import-untyped]
+import anywidget
 import ipywidgets as widgets  # type: ignore[import-untyped]
+import traitlets
 
 from omnitwin.models import TopologyGraph
-from omnitwin.notebook._assets import cytoscape_style, layout_options
+from omnitwin.notebook._assets import asset_path, cytoscape_style, layout_options
 
-__all__ = ["DEFAULT_MAX_ELEMENTS", "TopologyWidget", "report_errors", "topology_widget"]
+__all__ = [
+    "DEFAULT_MAX_ELEMENTS",
+    "CytoscapeGraph",
+    "TopologyWidget",
+    "report_errors",
+    "topology_widget",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,63 @@ def report_errors(panel_attribute: str) -> Callable[[_F], _F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+@functools.cache
+def _asset_text(name: str) -> str:
+    return asset_path(name).read_text(encoding="utf-8")
+
+
+class CytoscapeGraph(anywidget.AnyWidget):
+    """A cytoscape.js graph whose nodes and edges travel in one trait.
+
+    Parameters
+    ----------
+    elements : dict
+        Cytoscape elements ``{"nodes": [...], "edges": [...]}``, each element
+        ``{"data": {...}, "classes": "..."}``.
+    cytoscape_style : list of dict
+        The cytoscape.js style sheet.
+    cytoscape_layout : dict
+        The cytoscape.js layout options, run when the graph is painted and
+        again when ``elements`` or ``cytoscape_layout`` change.
+    height : str
+        CSS height of the graph area.
+    """
+
+    _esm = traitlets.Unicode().tag(sync=True)
+    # The source of cytoscape.js (about 440 kB) travels with each model, so
+    # that one front end works in JupyterLab and in the offline HTML report,
+    # where no server can provide the file.
+    _cytoscape_esm = traitlets.Unicode().tag(sync=True)
+    elements = traitlets.Dict().tag(sync=True)
+    cytoscape_style: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
+    cytoscape_layout = traitlets.Dict().tag(sync=True)
+    height = traitlets.Unicode("480px").tag(sync=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            _esm=_asset_text("topology.js"),
+            _cytoscape_esm=_asset_text("vendor/cytoscape.esm.min.mjs"),
+            **kwargs,
+        )
+        self._node_click = widgets.CallbackDispatcher()
+        self.on_msg(self._handle_message)
+
+    def on_node_click(
+        self, callback: Callable[[dict[str, Any]], Any], remove: bool = False
+    ) -> None:
+        """Register ``callback(node)`` for clicks on a node.
+
+        ``node`` is ``{"data": {...}}`` with the node's cytoscape data.
+        """
+        self._node_click.register_callback(callback, remove=remove)
+
+    def _handle_message(
+        self, _widget: Any, content: Mapping[str, Any], _buffers: Any
+    ) -> None:
+        if content.get("event") == "click" and content.get("widget") == "node":
+            self._node_click(content["data"])
 
 
 class TopologyWidget(widgets.VBox):  # type: ignore[misc]
@@ -98,8 +167,13 @@ class TopologyWidget(widgets.VBox):  # type: ignore[misc]
             "<em>Click a node to inspect it.</em>",
             layout=widgets.Layout(min_height="60px"),
         )
-        self.cytoscape = self._build_cytoscape(height)
-        self.cytoscape.on("node", "click", self._on_node_click)
+        self.cytoscape = CytoscapeGraph(
+            elements=self.elements(),
+            cytoscape_style=cytoscape_style(),
+            cytoscape_layout=layout_options(self.node_count + self.edge_count),
+            height=height,
+        )
+        self.cytoscape.on_node_click(self._on_node_click)
         super().__init__([self.summary, self.cytoscape, self.inspector])
         self.add_class("omnitwin-topology")
 
@@ -124,13 +198,6 @@ class TopologyWidget(widgets.VBox):  # type: ignore[misc]
         self._on_node_click({"data": node})
 
     # --- building ------------------------------------------------------------
-
-    def _build_cytoscape(self, height: str) -> Any:
-        view = ipycytoscape.CytoscapeWidget(layout=widgets.Layout(height=height))
-        view.graph.add_graph_from_json(self.elements(), multiple_edges=True)
-        view.set_style(cytoscape_style())
-        view.cytoscape_layout = layout_options(self.node_count + self.edge_count)
-        return view
 
     def elements(self) -> dict[str, list[dict[str, Any]]]:
         """Return the cytoscape elements ``{"nodes": [...], "edges": [...]}``."""
