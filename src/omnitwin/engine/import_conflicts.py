@@ -258,48 +258,62 @@ GROUP BY ALL
 ORDER BY s.idx
 """
 
+# One sorted pass over the staged rows marks the rows that the in-file
+# checks need. Inside one VRF and family, sorted by first address, prefix
+# length and index, the copies of a network follow its first row, and the
+# rows inside a network follow it. So a row is a later copy when the previous
+# row has the same network, and it lies inside an earlier leaf when the
+# running max of the leaves' last addresses before it reaches its first
+# address. Copies are marked because the duplicate check reports them. The
+# marks are a superset, and the queries below keep only the exact rows.
+_FILE_MARKS = """
+CREATE OR REPLACE TEMP TABLE {marks} AS
+SELECT * FROM (
+  SELECT idx, vrf, version, "first", "last", plen, container,
+         coalesce(lag("first") OVER w = "first" AND lag(plen) OVER w = plen, false)
+           AS later_copy,
+         coalesce(lead("first") OVER w = "first" AND lead(plen) OVER w = plen, false)
+           AS has_copies,
+         coalesce(NOT container AND lead("first") OVER w <= "last", false)
+           AS outer_leaf,
+         coalesce(max(CASE WHEN NOT container THEN "last" END) OVER (
+           w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) >= "first", false)
+           AS inside_leaf
+  FROM {stage}
+  WINDOW w AS (PARTITION BY vrf, version ORDER BY "first", plen, idx)
+) WHERE later_copy OR has_copies OR outer_leaf OR inside_leaf
+"""
+
 # Later rows of the file with the same network as an earlier row.
 _FILE_DUPLICATES = """
 WITH groups AS (
   SELECT vrf, version, "first", "last", min(idx) AS original
-  FROM {stage} GROUP BY ALL HAVING count(*) > 1
+  FROM {marks} WHERE later_copy OR has_copies GROUP BY ALL
 )
 SELECT d.idx, d.line, d.cidr, d.vrf, d.owner, o.idx, o.line, o.owner
-FROM {stage} d
+FROM {marks} m
 JOIN groups g USING (vrf, version, "first", "last")
+JOIN {stage} d ON d.idx = m.idx
 JOIN {stage} o ON o.idx = g.original
-WHERE d.idx <> g.original
+WHERE m.later_copy
 ORDER BY d.idx
 """
 
-# Leaf rows of the file that contain other rows. Inside one VRF and family,
-# sorted by first address then prefix length, the rows inside a network
-# follow it directly. So a leaf contains another row exactly when the next
-# network in that order starts inside it. Later copies of a network are left
-# out because the duplicate check reports them.
+# Leaf rows of the file that contain other rows, leaving out later copies of
+# a network. Only marked rows take part in the join: the leaves whose next
+# row starts inside them, and the rows inside a leaf.
 _FILE_OVERLAPS = """
 WITH u AS (
-  SELECT * FROM {stage} ANTI JOIN (
-    SELECT s.idx FROM {stage} s JOIN (
-      SELECT vrf, version, "first", "last", min(idx) AS original
-      FROM {stage} GROUP BY ALL HAVING count(*) > 1
-    ) g USING (vrf, version, "first", "last") WHERE s.idx <> g.original
-  ) USING (idx)
-),
-outer_rows AS (
-  SELECT * FROM (
-    SELECT idx, line, cidr, vrf, version, "first", "last", container,
-           lead("first") OVER (PARTITION BY vrf, version ORDER BY "first", plen)
-             AS next_first
-    FROM u
-  ) WHERE NOT container AND next_first <= "last"
+  SELECT m.*, s.line, s.cidr FROM {marks} m JOIN {stage} s USING (idx)
+  WHERE NOT m.later_copy AND (m.outer_leaf OR m.inside_leaf)
 )
 SELECT o.idx, o.line, o.cidr, count(*) AS n,
        list(i.line ORDER BY i."first", i.plen)[1:{limit}] AS lines,
        list(i.cidr ORDER BY i."first", i.plen)[1:{limit}] AS cidrs
-FROM outer_rows o JOIN u i
+FROM u o JOIN u i
   ON i.vrf = o.vrf AND i.version = o.version AND i.idx <> o.idx
  AND i."first" >= o."first" AND i."last" <= o."last"
+WHERE o.outer_leaf AND i.inside_leaf
 GROUP BY o.idx, o.line, o.cidr
 ORDER BY o.idx
 """
@@ -393,10 +407,17 @@ def _store_subnet_conflicts(
 def _file_subnet_conflicts(
     conn: duckdb.DuckDBPyConnection, stage: str
 ) -> list[FoundConflict]:
+    marks = f"{stage}_marks"
+    conn.execute(_FILE_MARKS.format(stage=stage, marks=marks))
+    try:
+        sql = _FILE_DUPLICATES.format(stage=stage, marks=marks)
+        duplicates = conn.execute(sql).fetchall()
+        sql = _FILE_OVERLAPS.format(stage=stage, marks=marks, limit=_RELATED_LIMIT)
+        overlaps = conn.execute(sql).fetchall()
+    finally:
+        conn.execute(f"DROP TABLE IF EXISTS {marks}")
     found: list[FoundConflict] = []
-    sql = _FILE_DUPLICATES.format(stage=stage)
-    rows = conn.execute(sql).fetchall()
-    for idx, line, cidr, vrf, owner, first_idx, first_line, first_owner in rows:
+    for idx, line, cidr, vrf, owner, first_idx, first_line, first_owner in duplicates:
         ref = _Ref(idx, line)
         existing = {
             "in": "file",
@@ -411,8 +432,7 @@ def _file_subnet_conflicts(
         )
         found.append(_conflict("duplicate", ref, cidr, message, existing))
         found += _owner_conflict(ref, cidr, owner, first_owner, existing)
-    sql = _FILE_OVERLAPS.format(stage=stage, limit=_RELATED_LIMIT)
-    for idx, line, cidr, count, lines, cidrs in conn.execute(sql).fetchall():
+    for idx, line, cidr, count, lines, cidrs in overlaps:
         existing = {
             "in": "file",
             "role": "import_outer",
