@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from omnitwin.engine.import_conflicts import (
     FoundConflict,
@@ -56,6 +57,8 @@ _SPARE_COLUMNS = 1
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
 # detect_delimiter reads this many characters; the header must fit in them.
 _SNIFFED = 65536
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE = 0x0A
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +102,24 @@ def stage_subnet_csv(
     if header is None:
         return None
     names, delimiter = header
+    # _header accepts only ASCII, so the bytes after the byte order mark are
+    # the text, one byte per character.
+    body = data.removeprefix(_BOM)
     raw = f"{stage}_lines"
     with tempfile.TemporaryDirectory(prefix="omnitwin-import-") as folder:
         path = Path(folder) / "data.csv"
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(body)
         try:
             _read_lines(conn, raw, path, len(names), delimiter)
         except duckdb.Error:
             conn.execute(f"DROP TABLE IF EXISTS {raw}")
             return None
     try:
+        newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
+        if _row_count(conn, raw) != _data_lines(body, newlines):
+            return None
         fast = _insert_fast_rows(conn, raw, stage, names)
-        slow = _parse_slow_rows(conn, raw, names, delimiter, text)
+        slow = _parse_slow_rows(conn, raw, names, delimiter, body, newlines)
         _insert_records(conn, stage, slow.records)
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {raw}")
@@ -123,10 +132,11 @@ def _read_lines(
 ) -> None:
     """Read the body into ``raw`` with DuckDB's reader: cells c1.. as text.
 
-    The file has no empty lines, so the reader returns one row per physical
-    line, and the table, filled in file order, gives the line number as
-    ``rowid + 2``. Rows whose cells are all empty fail the strict checks and
-    go to the parser, which drops them as it always does.
+    The table, filled in file order, gives the line number as ``rowid + 2``
+    as long as the reader returns one row per physical line. The reader skips
+    empty lines, so the caller compares the row count with the line count.
+    Rows whose cells are all empty fail the strict checks and go to the
+    parser, which drops them as it always does.
     """
     count = width + _SPARE_COLUMNS
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, count + 1))
@@ -138,14 +148,30 @@ def _read_lines(
     )
 
 
+def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _data_lines(body: bytes, newlines: np.ndarray) -> int:
+    """Return the number of lines after the header, not counting trailing empty ones.
+
+    ``newlines`` contains the offsets of the line feeds in ``body``.
+    """
+    end = len(body)
+    while end and body[end - 1] in b"\r\n":
+        end -= 1
+    return int(np.searchsorted(newlines, end))
+
+
 def _header(data: bytes, text: str) -> tuple[list[str], str] | None:
-    body = text.rstrip("\r\n")
-    if '"' in text or text.count("\r") != text.count("\r\n"):
+    if '"' in text:
         return None
-    # DuckDB's reader skips empty lines, which would shift the line numbers.
-    if "\n\n" in body or "\n\r\n" in body:
+    # Line numbers are counted by line feeds, so a carriage return anywhere
+    # but before a line feed sends the file to the parser.
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
         return None
-    if data.removeprefix(b"\xef\xbb\xbf").translate(None, _PLAIN_BYTES):
+    if data.removeprefix(_BOM).translate(None, _PLAIN_BYTES):
         return None
     first = text[: text.find("\n")].rstrip("\r") if "\n" in text else text
     if not first.strip() or len(first) > _SNIFFED:
@@ -176,14 +202,12 @@ def _insert_fast_rows(
     """
     cidr, status = _cell(names, "cidr"), f"lower({_cell(names, 'status')})"
     vlan = _cell(names, "vlan")
-    octets = ", ".join(
-        f"TRY_CAST(split_part(split_part({cidr}, '/', 1), '.', {k}) AS UTINYINT) "
-        f"AS o{k}"
-        for k in range(1, 5)
-    )
+    # The pattern has already checked each part, so one split of the cell
+    # into its four octets and the prefix length parses all five numbers.
+    parts = f"TRY_CAST(string_split(replace({cidr}, '/', '.'), '.') AS UTINYINT[])"
     value = (
-        "(o1::UBIGINT * 16777216 + o2::UBIGINT * 65536 + o3::UBIGINT * 256 "
-        "+ o4::UBIGINT)"
+        "(parts[1]::UBIGINT * 16777216 + parts[2]::UBIGINT * 65536 "
+        "+ parts[3]::UBIGINT * 256 + parts[4]::UBIGINT)"
     )
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {stage} AS "
@@ -196,18 +220,18 @@ def _insert_fast_rows(
         "CASE WHEN vlan_text = '' THEN NULL ELSE vlan_text::INTEGER END AS vlan, "
         "'{}' AS tags, NULL::VARCHAR AS parent FROM ("
         f"SELECT *, {value} AS value, 1::UBIGINT << (32 - plen) AS size FROM ("
+        "SELECT *, parts[5] AS plen FROM ("
         f"SELECT (rowid + 2)::BIGINT AS line, {cidr} AS cidr, {status} AS status, "
         f"trim({_cell(names, 'purpose')}) AS purpose, "
         f"trim({_cell(names, 'owner')}) AS owner, "
-        f"trim({_cell(names, 'vrf')}) AS vrf, {vlan} AS vlan_text, {octets}, "
-        f"TRY_CAST(split_part({cidr}, '/', 2) AS UTINYINT) AS plen "
+        f"trim({_cell(names, 'vrf')}) AS vrf, {vlan} AS vlan_text, {parts} AS parts "
         f"FROM {raw} WHERE c{len(names) + 1} IS NULL "
         f"AND regexp_full_match({cidr}, '{_IPV4_CIDR}') "
         f"AND {status} IN {_STATUSES} "
         f"AND {_cell(names, 'tags')} = '' AND {_cell(names, 'parent')} = '' "
-        f"AND ({vlan} = '' OR (ltrim({vlan}, '0123456789') = '' "
+        f"AND ({vlan} = '' OR (regexp_full_match({vlan}, '[0-9]+') "
         f"AND TRY_CAST({vlan} AS USMALLINT) BETWEEN 1 AND 4094))"
-        ")) WHERE value & (size - 1) = 0"
+        "))) WHERE value & (size - 1) = 0"
     )
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT line FROM "
@@ -223,15 +247,21 @@ def _parse_slow_rows(
     raw: str,
     names: list[str],
     delimiter: str,
-    text: str,
+    body: bytes,
+    newlines: np.ndarray,
 ) -> ParseResult:
     numbers = [int(r[0]) for r in conn.execute(f"SELECT line FROM {raw} ORDER BY line")
                .fetchall()]  # fmt: skip
     if not numbers:
         return ParseResult()
-    lines = text.split("\n")
-    body = "\n".join(lines[n - 1].rstrip("\r") for n in numbers)
-    result = parse_generic_csv(delimiter.join(names) + "\n" + body + "\n")
+    # Line n runs from the line feed that ends line n - 1 to the one that
+    # ends line n, or to the end of the file.
+    starts = np.append(-1, newlines) + 1
+    ends = np.append(newlines, len(body))
+    rows = [
+        body[starts[n - 1] : ends[n - 1]].rstrip(b"\r").decode("ascii") for n in numbers
+    ]
+    result = parse_generic_csv(delimiter.join(names) + "\n" + "\n".join(rows) + "\n")
     # The rebuilt file has the header on line 1 and one row per line after.
     result.records = [
         replace(r, line=numbers[r.line - 2])
