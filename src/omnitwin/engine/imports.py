@@ -204,20 +204,18 @@ class ImportService:
                 ],
             )
         params = {"source": source, "filename": filename, "dry_run": dry_run}
-        # Holding the store lock keeps the worker from reading the job before
-        # the payload row carries the job's id.
-        with self.store.lock:
-            job = self.engine.jobs.submit(
-                ctx,
-                "import",
-                params,
-                lambda handle: self._run(handle, handle.job_id, commit=not dry_run),
-                prefix="imp",
-            )
-            with self.store.transaction() as conn:
-                conn.execute(
-                    "UPDATE import_jobs SET id = ? WHERE id = ?", [job.id, import_id]
-                )
+        # The payload row already has the job's id, so the worker finds it. The
+        # first run takes the bytes from memory, and a commit reads the row.
+        payload = (source, bytes(data), options)
+        job = self.engine.jobs.submit(
+            ctx,
+            "import",
+            params,
+            lambda handle: self._run(
+                handle, handle.job_id, commit=not dry_run, payload=payload
+            ),
+            job_id=import_id,
+        )
         logger.info("import %s of %s queued (dry_run=%s)", job.id, source, dry_run)
         return self.get(ctx, job.id)
 
@@ -356,20 +354,33 @@ class ImportService:
     # -- the job ---------------------------------------------------------
 
     def _run(
-        self, handle: JobHandle, import_id: str, *, commit: bool
+        self,
+        handle: JobHandle,
+        import_id: str,
+        *,
+        commit: bool,
+        payload: tuple[str, bytes, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         ctx = handle.context.with_intent(f"import {import_id}")
         self._set_live(ctx, import_id, "processing", 0, 0)
         try:
-            return self._plan_and_commit(handle, ctx, import_id, commit=commit)
+            if payload is None:
+                payload = self._payload(ctx.workspace, import_id)
+            return self._plan_and_commit(handle, ctx, import_id, payload, commit=commit)
         finally:
             with self._live_lock:
                 self._live.pop(import_id, None)
 
     def _plan_and_commit(
-        self, handle: JobHandle, ctx: Context, import_id: str, *, commit: bool
+        self,
+        handle: JobHandle,
+        ctx: Context,
+        import_id: str,
+        payload: tuple[str, bytes, dict[str, Any]],
+        *,
+        commit: bool,
     ) -> dict[str, Any]:
-        source, data, options = self._payload(ctx.workspace, import_id)
+        source, data, options = payload
         if not commit and source == "csv":
             staged = self._plan_staged(handle, ctx, import_id, data, options)
             if staged is not None:

@@ -132,11 +132,16 @@ class JobRunner:
         function: JobFunction,
         *,
         prefix: str = "job",
+        job_id: str | None = None,
     ) -> Job:
-        """Queue ``function`` as a new job and return the job at once."""
+        """Queue ``function`` as a new job and return the job at once.
+
+        The job gets ``job_id`` when it is given, else a new id that starts
+        with ``prefix``.
+        """
         now = utc_now()
         job = Job(
-            new_id(prefix),
+            job_id or new_id(prefix),
             kind,
             "queued",
             params=params,
