@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,47 @@ def test_report_renders_offline(report: Path) -> None:
     assert max(counts) > 1_000
     assert blocked.urls == []
     assert "sha256" in inputs_table
+
+
+HOSTILE = "ev</script><script>window.injected=1</script>"
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report whose target's hostname is HTML that would run a script."""
+    folder = tmp_path_factory.mktemp("hostile")
+    db = folder / "twin.duckdb"
+    with omnitwin.connect(f"local:{db}") as client:
+        load_sample_twin(client, sites=1)
+        client.devices.create(HOSTILE, role="leaf", site="nyc1")
+        client.topology.add_link(HOSTILE, "e1", "leaf-02.nyc1", "e99")
+    out = folder / "report.html"
+    render_report("blast-radius", HOSTILE, out, db=str(db))
+    return out
+
+
+def test_report_escapes_hostnames(hostile_report: Path) -> None:
+    text = hostile_report.read_text(encoding="utf-8")
+    # JSON script elements (widget state, recorded inputs) may carry the name
+    # with "</" escaped; everywhere else it must be HTML-escaped.
+    outside_json = re.sub(r"<script type=[^>]*>.*?</script>", "", text, flags=re.S)
+    assert "<script>window.injected" not in outside_json
+    assert "&lt;script&gt;window.injected=1&lt;/script&gt;" in outside_json
+    inputs = re.search(r"id='omnitwin-report-inputs'>(.*?)</script>", text, re.S)
+    assert inputs is not None
+    assert "<" not in inputs.group(1)
+
+
+def test_report_command_is_shell_quoted(hostile_report: Path) -> None:
+    command = recorded_inputs(hostile_report)["command"]
+    assert shlex.split(command)[:4] == ["omnitwin", "report", "blast-radius", HOSTILE]
+
+
+@needs_chromium
+def test_hostile_report_runs_no_script(hostile_report: Path) -> None:
+    with chromium_page() as (page, blocked):
+        page.goto(hostile_report.as_uri())
+        page.wait_for_selector(CANVAS, state="attached", timeout=60_000)
+        injected = page.evaluate("window.injected")
+    assert injected is None
+    assert blocked.urls == []

@@ -23,6 +23,7 @@ import logging
 import os
 import platform
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -214,7 +215,9 @@ def _inputs_html(inputs: Mapping[str, Any]) -> str:
         f"{html.escape(json.dumps(value, indent=1, sort_keys=True))}</pre></td></tr>"
         for key, value in inputs.items()
     )
-    data = json.dumps(inputs, sort_keys=True).replace("</", "<\\/")
+    # Escaping every "<" keeps "</script>" and "<!--" in a value (a hostname,
+    # say) from ending or changing the parsing of the script element.
+    data = json.dumps(inputs, sort_keys=True).replace("<", "\\u003c")
     return (
         "<section id='omnitwin-report-inputs-table' style='margin:1em 2em'>"
         "<h2>Report inputs</h2>"
@@ -265,7 +268,9 @@ def _inputs(
         "parameters": dict(parameters),
         "database": dict(database),
         "versions": _versions(),
-        "command": "omnitwin report " + " ".join(_command_words(parameters, report)),
+        "command": _shell_command(
+            ["omnitwin", "report", *_command_words(parameters, report)]
+        ),
     }
 
 
@@ -393,6 +398,20 @@ def render_blast_radius_report(
     return render_report("blast-radius", target, out, **options)
 
 
+# The recorded command names the key's environment variable, never the key.
+_API_KEY_VARIABLE = '"$OMNITWIN_API_KEY"'
+
+
+def _shell_command(words: list[str]) -> str:
+    """Join ``words`` into a POSIX shell command, quoting each one as needed.
+
+    The API key variable stays in double quotes, so that the shell expands it.
+    """
+    return " ".join(
+        word if word == _API_KEY_VARIABLE else shlex.quote(word) for word in words
+    )
+
+
 def _command_words(parameters: Mapping[str, Any], report: str) -> list[str]:
     words = [report, str(parameters["target"]), "--out", "REPORT.html"]
     if parameters["roots"]:
@@ -400,7 +419,7 @@ def _command_words(parameters: Mapping[str, Any], report: str) -> list[str]:
     if parameters["db"]:
         words += ["--db", str(parameters["db"])]
     if parameters["url"]:
-        words += ["--url", str(parameters["url"]), "--api-key", "$OMNITWIN_API_KEY"]
+        words += ["--url", str(parameters["url"]), "--api-key", _API_KEY_VARIABLE]
     if not parameters["db"] and not parameters["url"]:
         words += ["--sites", str(parameters["sites"])]
     words += ["--max-elements", str(parameters["max_elements"])]
