@@ -40,6 +40,19 @@ function whenSized(element, signal) {
   });
 }
 
+// Show an error line below the graph; the next one replaces it.
+function showError(container, summary, error) {
+  console.error(`omnitwin: ${summary}`, error);
+  let line = container.parentElement.querySelector(".omnitwin-cytoscape-error");
+  if (line === null) {
+    line = document.createElement("div");
+    line.className = "omnitwin-cytoscape-error";
+    line.style.color = "#b71c1c";
+    container.after(line);
+  }
+  line.textContent = `The topology graph: ${summary}: ${error}`;
+}
+
 // Paint the graph into `container` and return a function that removes it.
 function paint(cytoscape, model, container) {
   const cy = cytoscape({
@@ -56,19 +69,30 @@ function paint(cytoscape, model, container) {
 
   const relayout = () => cy.layout(model.get("cytoscape_layout")).run();
   const onElements = () => {
+    // Check the new elements on a headless instance first, so that invalid
+    // ones (an edge to a missing node, say) leave the painted graph intact.
+    try {
+      cytoscape({ headless: true, elements: model.get("elements") }).destroy();
+    } catch (error) {
+      showError(container, "the new elements are invalid", error);
+      return;
+    }
     cy.elements().remove();
     cy.add(model.get("elements"));
     relayout();
+    container.parentElement.querySelector(".omnitwin-cytoscape-error")?.remove();
   };
   const onStyle = () => cy.style(model.get("cytoscape_style"));
-  const onHeight = () => {
-    container.style.height = model.get("height");
-    cy.resize();
+  const onLayout = () => {
+    try {
+      relayout();
+    } catch (error) {
+      showError(container, "the layout failed", error);
+    }
   };
   model.on("change:elements", onElements);
   model.on("change:cytoscape_style", onStyle);
-  model.on("change:cytoscape_layout", relayout);
-  model.on("change:height", onHeight);
+  model.on("change:cytoscape_layout", onLayout);
   // The container is 100% wide, so a narrower notebook must resize the canvas.
   const resizer = new ResizeObserver(() => cy.resize());
   resizer.observe(container);
@@ -77,8 +101,7 @@ function paint(cytoscape, model, container) {
     resizer.disconnect();
     model.off("change:elements", onElements);
     model.off("change:cytoscape_style", onStyle);
-    model.off("change:cytoscape_layout", relayout);
-    model.off("change:height", onHeight);
+    model.off("change:cytoscape_layout", onLayout);
     delete container.cytoscape;
     cy.destroy();
   };
@@ -93,6 +116,14 @@ function render({ model, el, signal }) {
   container.style.height = model.get("height");
   el.appendChild(container);
 
+  // The height applies before the first paint too: a graph shown at zero
+  // height is painted once it gets one.
+  const onHeight = () => {
+    container.style.height = model.get("height");
+    container.cytoscape?.resize();
+  };
+  model.on("change:height", onHeight);
+
   let remove = () => {};
   const painted = Promise.all([
     importCytoscape(model.get("_cytoscape_esm")),
@@ -106,7 +137,10 @@ function render({ model, el, signal }) {
     console.error("omnitwin: the topology graph failed to render", error);
     container.textContent = `The topology graph failed to render: ${error}`;
   });
-  return () => remove();
+  return () => {
+    model.off("change:height", onHeight);
+    remove();
+  };
 }
 
 export default { render };

@@ -10,6 +10,7 @@ ipywidgets still render.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from _lab import (
     run_all_and_wait,
     write_notebook,
 )
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,3 +138,61 @@ def test_disabled_extension_paints_nothing(disabled: dict[str, Any]) -> None:
 
 def test_disabled_extension_keeps_ipywidgets(disabled: dict[str, Any]) -> None:
     assert disabled["selects"] == 4
+
+
+TWO_NODES = (
+    "{'nodes': [{'data': {'id': 'a'}}, {'data': {'id': 'b'}}],"
+    " 'edges': [{'data': {'id': 'e', 'source': 'a', 'target': 'b'}}]}"
+)
+UPDATE_CELLS = [
+    "from omnitwin.notebook.widgets import CytoscapeGraph\n"
+    f"late = CytoscapeGraph(elements={TWO_NODES}, height='0px')\n"
+    "late",
+    "late.height = '200px'",
+    f"broken = CytoscapeGraph(elements={TWO_NODES}, height='200px')\nbroken",
+    # The kernel waits so that the front end paints the graph before the
+    # invalid elements (an edge to a missing node) arrive.
+    "import time\n"
+    "time.sleep(3)\n"
+    "broken.elements = {'nodes': [{'data': {'id': 'a'}}],"
+    " 'edges': [{'data': {'id': 'x', 'source': 'a', 'target': 'missing'}}]}",
+]
+
+# Returns [elements painted, height in pixels] of each graph on the page.
+GRAPHS_JS = """
+() => Array.from(document.querySelectorAll('.omnitwin-cytoscape')).map(
+  c => [c.cytoscape ? c.cytoscape.elements().length : null, c.clientHeight])
+"""
+
+
+@pytest.fixture(scope="module")
+def updated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("lab-updates")
+    root = home / "notebooks"
+    root.mkdir()
+    write_notebook(root / "updates.ipynb", UPDATE_CELLS)
+    with jupyter_lab(home, root) as lab, chromium_page() as (page, blocked):
+        page.goto(lab.notebook_url("updates.ipynb"))
+        run_all_and_wait(page, len(UPDATE_CELLS))
+        error = page.locator(".omnitwin-cytoscape-error")
+        with contextlib.suppress(PlaywrightTimeoutError):
+            error.wait_for(timeout=20_000)
+        return {
+            "graphs": page.evaluate(GRAPHS_JS),
+            "error": error.inner_text() if error.count() else None,
+            "blocked": list(blocked.urls),
+        }
+
+
+def test_height_set_before_paint(updated: dict[str, Any]) -> None:
+    late = updated["graphs"][0]
+    assert late == [3, 200]
+
+
+def test_invalid_elements_keep_graph(updated: dict[str, Any]) -> None:
+    broken = updated["graphs"][1]
+    assert broken == [3, 200]
+    assert updated["error"] is not None
+    assert "the new elements are invalid" in updated["error"]
+    assert "missing" in updated["error"]
+    assert updated["blocked"] == []
