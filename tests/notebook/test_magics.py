@@ -162,6 +162,17 @@ def test_audit_negative_limit(shell: InteractiveShell) -> None:
         run(shell, "audit --limit -1")
 
 
+def test_audit_negative_configured_limit(shell: InteractiveShell) -> None:
+    magics = shell.magics_manager.registry["OmniTwinMagics"]
+    saved = magics.limit
+    magics.limit = -5
+    try:
+        with pytest.raises(UsageError, match="invalid OmniTwinMagics.limit -5"):
+            run(shell, "audit")
+    finally:
+        magics.limit = saved
+
+
 def test_topology_reports_pruning(shell: InteractiveShell) -> None:
     result = run(shell, "topology leaf-01.nyc1 --max-elements 20")
     assert result.graph.meta["pruned_nodes"] > 0

@@ -286,8 +286,9 @@ def _audit(magics: OmniTwinMagics, args: argparse.Namespace) -> TableResult:
     )
     limit = args.limit if args.limit is not None else magics.limit
     if limit < 0:
+        setting = "--limit" if args.limit is not None else "OmniTwinMagics.limit"
         raise UsageError(
-            f"invalid --limit {limit}; use a positive number, or 0 for all"
+            f"invalid {setting} {limit}; use a positive number, or 0 for all"
         )
     if limit:
         records = last_records(lister, limit=limit, description="audit events")
