@@ -10,6 +10,7 @@ import comm
 import pytest
 
 import omnitwin
+from omnitwin.models import TopologyGraph
 from omnitwin.notebook import load_sample_twin
 from omnitwin.notebook.drift_explorer import DriftExplorer
 from omnitwin.notebook.widgets import TopologyWidget, topology_widget
@@ -120,6 +121,20 @@ def test_comm_traffic_independent_of_size(
     )
     assert large_messages == small_messages
     assert large_messages.count("comm_open") < 15
+
+
+def test_node_values_are_strict_json() -> None:
+    nodes = [
+        {"id": "a", "kind": "device", "score": float("nan"), "cost": float("inf")},
+        {"id": "b", "kind": "device", "seen": {"at": float("nan")}, "when": (1, 2)},
+    ]
+    elements = TopologyWidget(TopologyGraph(nodes)).elements()
+    first, second = (node["data"] for node in elements["nodes"])
+    assert first["score"] is None
+    assert first["cost"] is None
+    assert second["seen"] == "{'at': nan}"
+    assert second["when"] == (1, 2)
+    json.dumps(elements, allow_nan=False)
 
 
 def test_style_sheet_is_loaded(client: omnitwin.Client) -> None:

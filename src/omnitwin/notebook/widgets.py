@@ -349,8 +349,17 @@ def _failure_scope(client: Any, radius: Any) -> str:
 
 
 def _json_safe(value: Any) -> Any:
+    """Return ``value`` if it survives strict JSON, else its text.
+
+    NaN and infinity become None, because the browser's JSON parser rejects
+    them and with them the whole widget state.
+    """
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
+    except ValueError:
+        if isinstance(value, float):
+            return None
+        return str(value)
     except TypeError:
         return str(value)
     return value
