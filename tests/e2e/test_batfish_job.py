@@ -207,7 +207,8 @@ def test_pages_show_missing_link(job: tuple[Path, str]) -> None:
     report = report_text(out / "blast-radius.html")
     row = f"{link.a_hostname} {link.port_a} {link.b_hostname} {link.port_b}"
     assert f"missing {row} {link.id}" in drift_page
-    assert f"{link.id} failing cuts off" in report
+    ends = f"{link.a_hostname} {link.port_a} - {link.b_hostname} {link.port_b}"
+    assert f"{ends} failing cuts off" in report
     assert row in report
 
 

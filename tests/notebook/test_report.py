@@ -190,3 +190,46 @@ def test_hostile_report_runs_no_script(hostile_report: Path) -> None:
         injected = page.evaluate("window.injected")
     assert injected is None
     assert blocked.urls == []
+
+
+def test_out_must_not_be_the_database(database: Path) -> None:
+    before = database.read_bytes()
+    with pytest.raises(ValueError, match="is the database the report reads"):
+        render_report("blast-radius", "leaf-01.nyc1", database, db=str(database))
+    assert database.read_bytes() == before
+
+
+def test_out_must_not_overwrite_other_files(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    with pytest.raises(ValueError, match="exists and is not an HTML file"):
+        render_report("blast-radius", "leaf-01.nyc1", notes, sites=1)
+    assert notes.read_text() == "keep me"
+
+
+def test_out_folder_must_exist(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "report.html"
+    with pytest.raises(ValueError, match="folder .*missing does not exist"):
+        render_report("blast-radius", "leaf-01.nyc1", out, sites=1)
+    assert not out.parent.exists()
+
+
+def test_sample_target_checked_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    status = main(["report", "blast-radius", "nosuch", "--out", str(out)])
+    error = capsys.readouterr().err
+    assert status == 1
+    assert error.count("\n") == 1
+    assert "node 'nosuch' not found" in error
+    assert not out.exists()
+
+
+def test_report_rewrites_its_own_html(report: Path, database: Path) -> None:
+    inputs = render_report("blast-radius", "leaf-02.nyc1", report, db=str(database))
+    assert inputs["target_label"] == "leaf-02.nyc1"
+    assert "<title>omnitwin blast-radius report: leaf-02.nyc1</title>" in (
+        report.read_text(encoding="utf-8")
+    )
+    assert not list(report.parent.glob(".*.partial"))

@@ -41,6 +41,7 @@ __all__ = [
     "inject_parameters",
     "render_blast_radius_report",
     "render_report",
+    "target_label",
 ]
 
 logger = logging.getLogger(__name__)
@@ -168,14 +169,72 @@ def _snapshot_server(url: str, api_key: str | None) -> dict[str, Any]:
 
 
 def _check_target(
-    source: str, api_key: str | None, target: str, roots: list[str] | None
-) -> None:
-    """Raise the engine's error for an unknown target or root before any kernel
-    starts, so a typo costs one line, not a notebook traceback."""
+    source: str,
+    api_key: str | None,
+    target: str,
+    roots: list[str] | None,
+    *,
+    sites: int | None = None,
+) -> str:
+    """Check the target and roots before any kernel starts; return the label.
+
+    An unknown target or root raises the engine's error here, so a typo costs
+    one line rather than a notebook traceback. With ``sites``, ``source`` must
+    be ``:memory:``, and the generated sample network is loaded first, as the
+    report notebook does.
+    """
     import omnitwin
+    from omnitwin.notebook import load_sample_twin
 
     with omnitwin.connect(source, api_key=api_key) as client:
-        client.topology.blast_radius(target, roots=roots)
+        if sites is not None:
+            load_sample_twin(client, sites=sites)
+        radius = client.topology.blast_radius(target, roots=roots)
+        return target_label(client, radius)
+
+
+def target_label(client: Any, radius: Any) -> str:
+    """Return a readable name for the target of a blast radius.
+
+    A device is named by its hostname and a link by its two ends, since
+    their ids mean nothing to a reader.
+    """
+    if radius.target_kind != "link":
+        return str(client.devices.get(radius.target).hostname)
+    for link in client.topology.links():
+        if link.id == radius.target:
+            return f"{link.a_hostname} {link.port_a} - {link.b_hostname} {link.port_b}"
+    return str(radius.target)
+
+
+def _check_out(out: Path, db: str | None) -> None:
+    """Reject an ``--out`` that would overwrite something other than a report.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is a folder, lies in a missing folder, is the database the
+        report reads, or is an existing file that is not HTML.
+    """
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder; give --out an HTML file name")
+    if not out.parent.is_dir():
+        raise ValueError(
+            f"folder {out.parent} does not exist; create it or give --out a path "
+            "in an existing folder"
+        )
+    if not out.exists():
+        return
+    if db is not None and Path(db).expanduser().exists() and out.samefile(db):
+        raise ValueError(
+            f"--out {out} is the database the report reads; give another file name"
+        )
+    with out.open("rb") as existing:
+        start = existing.read(512).lstrip().lower()
+    if not start.startswith((b"<!doctype html", b"<html")):
+        raise ValueError(
+            f"{out} exists and is not an HTML file; remove it or give another --out"
+        )
 
 
 def _versions() -> dict[str, str]:
@@ -236,7 +295,8 @@ def _export(notebook: Any, inputs: Mapping[str, Any]) -> str:
     # The template inserts a script tag for the widget renderer; the real one
     # is inlined below, so that tag gets a script that does nothing.
     exporter.widget_renderer_url = "data:text/javascript,void%200"
-    title = f"omnitwin {inputs['report']} report: {inputs['parameters']['target']}"
+    target = inputs.get("target_label") or inputs["parameters"]["target"]
+    title = f"omnitwin {inputs['report']} report: {target}"
     body, _ = exporter.from_notebook_node(
         notebook, resources={"metadata": {"name": title}}
     )
@@ -357,19 +417,19 @@ def render_report(
     if db is not None and url is not None:
         raise ValueError("give --db or --url, not both")
     out_path = Path(out).expanduser().resolve()
-    if out_path.is_dir():
-        raise ValueError(f"{out_path} is a folder; give --out an HTML file name")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _check_out(out_path, db)
     with tempfile.TemporaryDirectory(prefix="omnitwin-report-") as folder:
         workdir = Path(folder)
         database: dict[str, Any] = {"kind": "generated sample network (in memory)"}
         copy = None
         if db is not None:
             database, copy = _snapshot_file(db, workdir)
-            _check_target(f"local:{copy}", None, target, roots)
+            label = _check_target(f"local:{copy}", None, target, roots)
         elif url is not None:
             database = _snapshot_server(url, api_key)
-            _check_target(url, api_key, target, roots)
+            label = _check_target(url, api_key, target, roots)
+        else:
+            label = _check_target(":memory:", None, target, roots, sites=sites)
         parameters: dict[str, Any] = {
             "target": target,
             "roots": list(roots) if roots else None,
@@ -380,13 +440,21 @@ def render_report(
             "free_length": free_length,
         }
         inputs = _inputs(report, parameters, database)
+        inputs["target_label"] = label
         notebook = inject_parameters(
             require("nbformat").read(asset_path(REPORTS[report]), as_version=4),
             {**parameters, "db": str(copy) if copy else None},
         )
         logger.info("executing report %s for %s", report, target)
         _execute(notebook, workdir, api_key, timeout)
-    out_path.write_text(_export(notebook, inputs), encoding="utf-8")
+    # A file in the same folder, renamed over the target, so that a failed
+    # write never leaves half a report.
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    try:
+        partial.write_text(_export(notebook, inputs), encoding="utf-8")
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
     logger.info("wrote report %s", out_path)
     return inputs
 
