@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from _importdata import data_dir, data_files, read_bytes, read_json
 
+from omnitwin.engine.import_sources import guess_json_source, parse_source
 from omnitwin.engine.importers import (
     AddressRecord,
     CableRecord,
@@ -706,3 +707,41 @@ def test_netbox_records_json_ready(netbox: ParseResult) -> None:
 
 def test_data_dir_exists() -> None:
     assert data_dir().is_dir(), f"{data_dir()} is missing; set OMNITWIN_TEST_DATA"
+
+
+# One real export of each JSON shape, read under every other source.
+WRONG_SOURCE_FILES = {
+    "netbox": NETBOX,
+    "infoblox": f"{WAPI}/get_all_subnets_page_1.json",
+}
+
+
+WRONG_SOURCES = [
+    (source, detected)
+    for detected in WRONG_SOURCE_FILES
+    for source in ("netbox", "infoblox", "bluecat", "phpipam")
+    if source != detected
+]
+
+
+@pytest.mark.parametrize(("source", "detected"), WRONG_SOURCES)
+def test_wrong_source_names_the_right_one(source: str, detected: str) -> None:
+    data = read_bytes(WRONG_SOURCE_FILES[detected])
+    with pytest.raises(ValidationError) as caught:
+        parse_source(source, data)
+    message = str(caught.value)
+    # The NetBox and BlueCat parsers reject a document of the wrong shape
+    # on their own, with a message about the shape they expect.
+    if source == "netbox":
+        assert "a NetBox dump is a JSON list" in message
+    elif source == "bluecat" and detected == "infoblox":
+        assert "neither a BlueCat.AddressManager.IP context" in message
+    else:
+        assert f"import it with source {detected!r}" in message
+
+
+def test_guess_json_source_needs_most_objects() -> None:
+    site = {"model": "dcim.site", "fields": {}}
+    other = {"cidr": "10.0.0.0/8"}
+    assert guess_json_source([site] * 8 + [other] * 2) is None
+    assert guess_json_source([site] * 9 + [other]) == "netbox"

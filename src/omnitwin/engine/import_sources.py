@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,13 @@ from omnitwin.engine.importers.csvutil import CsvRow, surplus_error
 from omnitwin.engine.importers.records import check_field, parse_mac
 from omnitwin.errors import ValidationError
 
-__all__ = ["SOURCES", "Parsed", "parse_source", "qualify_netbox_device_names"]
+__all__ = [
+    "SOURCES",
+    "Parsed",
+    "guess_json_source",
+    "parse_source",
+    "qualify_netbox_device_names",
+]
 
 #: Import sources, as ``start(ctx, source, ...)`` names them.
 SOURCES = ("csv", "infoblox", "bluecat", "phpipam", "netbox")
@@ -96,21 +103,105 @@ def parse_source(source: str, data: bytes) -> Parsed:
         return _parse_csv(data)
     if source == "netbox":
         document = _load_json(data)
-        return Parsed(parse_netbox_dump(qualify_netbox_device_names(document)), "dump")
+        parsed = Parsed(
+            parse_netbox_dump(qualify_netbox_device_names(document)), "dump"
+        )
+        return _checked(source, document, parsed)
     if source == "infoblox":
         if is_json:
-            return Parsed(parse_infoblox_wapi(_load_json(data)), "wapi")
+            document = _load_json(data)
+            return _checked(
+                source, document, Parsed(parse_infoblox_wapi(document), "wapi")
+            )
         return Parsed(parse_infoblox_csv(data), "csv")
     if source == "bluecat":
         if is_json:
-            return Parsed(parse_bluecat_json(_load_json(data)), "json")
+            document = _load_json(data)
+            return _checked(
+                source, document, Parsed(parse_bluecat_json(document), "json")
+            )
         return Parsed(parse_bluecat_csv(data), "csv")
     if source == "phpipam":
         if is_json:
-            return Parsed(_parse_phpipam_json(_load_json(data)), "api")
+            document = _load_json(data)
+            return _checked(
+                source, document, Parsed(_parse_phpipam_json(document), "api")
+            )
         return Parsed(parse_phpipam_csv(data), "csv")
     message = f"unknown import source {source!r}; use one of {', '.join(SOURCES)}"
     raise ValidationError(message, details={"source": source})
+
+
+_SOURCE_NAMES = {
+    "netbox": "a NetBox dumpdata export",
+    "infoblox": "an Infoblox WAPI response",
+    "bluecat": "a BlueCat entity list",
+    "phpipam": "a phpIPAM API response",
+}
+
+
+def _checked(source: str, document: Any, parsed: Parsed) -> Parsed:
+    """Return ``parsed``, unless it has no record and the file is another
+    source's export, which raises ValidationError naming that source.
+
+    Without this check a file imported under the wrong source ends as a
+    committed import with every row skipped or invalid.
+    """
+    if parsed.result.records:
+        return parsed
+    detected = guess_json_source(document)
+    if detected is None or detected == source:
+        return parsed
+    message = (
+        f"the file is {_SOURCE_NAMES[detected]}, not {_SOURCE_NAMES[source]}; "
+        f"import it with source {detected!r}"
+    )
+    raise ValidationError(message, details={"source": source, "detected": detected})
+
+
+def _phpipam_marked(item: dict[str, Any]) -> bool:
+    return ("subnet" in item and "mask" in item) or (
+        "ip" in item and "subnetId" in item
+    )
+
+
+_JSON_MARKS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "netbox": lambda item: "model" in item and "fields" in item,
+    "infoblox": lambda item: "/" in str(item.get("_ref", "")),
+    "bluecat": lambda item: "type" in item and "properties" in item,
+    "phpipam": _phpipam_marked,
+}
+
+
+def guess_json_source(document: Any) -> str | None:
+    """Return the import source whose JSON shape ``document`` has, if any.
+
+    Nine in ten objects must carry the source's marks: NetBox's ``model`` and
+    ``fields``, an Infoblox ``_ref`` such as ``network/...``, a BlueCat
+    ``type`` and ``properties``, or phpIPAM's ``subnet`` and ``mask`` or
+    ``ip`` and ``subnetId``.
+
+    >>> guess_json_source([{"model": "dcim.site", "pk": 1, "fields": {}}])
+    'netbox'
+    >>> guess_json_source({"result": [{"_ref": "network/x:10.0.0.0/8/default"}]})
+    'infoblox'
+    >>> guess_json_source([{"cidr": "10.0.0.0/8"}]) is None
+    True
+    """
+    if isinstance(document, dict):
+        document = document.get("result", document.get("data", [document]))
+    if isinstance(document, dict):
+        document = [document]
+    if not isinstance(document, list):
+        return None
+    objects = [item for item in document if isinstance(item, dict)]
+    if not objects:
+        return None
+    for source, marked in _JSON_MARKS.items():
+        count = sum(1 for item in objects if marked(item))
+        if count * 10 >= len(objects) * 9:
+            return source
+    return None
 
 
 def _load_json(data: bytes) -> Any:
