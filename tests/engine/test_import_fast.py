@@ -88,6 +88,28 @@ CASES: dict[str, tuple[bytes, bool]] = {
     ),
     "tags and parent": (with_tags_and_parent().encode(), True),
     "header only": (HEADER.encode(), True),
+    "ipv4 only": (
+        (
+            HEADER
+            + "".join(
+                line + "\n"
+                for line in TRICKY.splitlines()
+                if not line.lower().startswith("2001:")
+            )
+        ).encode(),
+        True,
+    ),
+    "numbers out of range": (
+        (
+            HEADER + "300.1.1.0/24,,,,,\n10.1.1.0/240,,,,,\n1.2.3.4.5/24,,,,,\n"
+            "10.1.1.0/24,,,,,\n10.1.1.0/24,,,,,\n"
+        ).encode(),
+        True,
+    ),
+    "two surplus cells": (
+        (HEADER + "10.8.5.0/24,,,,,\n10.8.6.0/24,,,,,,a,b\n").encode(),
+        False,
+    ),
     "empty line inside": (
         (HEADER + "10.8.0.0/24,,,,,\n\n10.8.1.0/24,,,,,\n").encode(),
         False,
@@ -180,13 +202,15 @@ def test_sql_plan_reports_tricky_rows(engine: Engine, ctx: Context) -> None:
 # In-file conflicts against a direct computation
 
 
-def random_rows(seed: int, count: int) -> list[tuple[str, str, str, str]]:
+def random_rows(
+    seed: int, count: int, ipv6_share: float = 0.2, vrfs: tuple[str, ...] = ("", "red")
+) -> list[tuple[str, str, str, str]]:
     """Return (cidr, status, owner, vrf) rows that nest and repeat often."""
     rng = random.Random(seed)
     rows = []
     for _ in range(count):
         # Networks from the first quarter of a small block, so they collide.
-        if rng.random() < 0.2:
+        if rng.random() < ipv6_share:
             block = ipaddress.ip_network("2001:db8::/40")
             plen = rng.choice([40, 44, 48, 48, 56])
         else:
@@ -198,7 +222,7 @@ def random_rows(seed: int, count: int) -> list[tuple[str, str, str, str]]:
         network = ipaddress.ip_network((first, plen))
         status = "container" if rng.random() < 0.3 else ""
         owner = rng.choice(["", "team:a", "team:b"])
-        vrf = rng.choice(["", "", "", "red"])
+        vrf = rng.choice(vrfs) if rng.random() < 0.25 else vrfs[0]
         rows.append((str(network), status, owner, vrf))
     return rows
 
@@ -247,11 +271,23 @@ def expected_file_conflicts(
     return found
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Files without IPv6 rows take the NumPy marking, the others the SQL window.
+@pytest.mark.parametrize(
+    ("seed", "ipv6_share", "vrfs"),
+    [
+        (1, 0.2, ("", "red")),
+        (2, 0.2, ("", "red")),
+        (3, 0.2, ("", "red")),
+        (4, 0.0, ("", "red")),
+        (5, 0.0, ("", "red", "blue")),
+        (6, 0.0, ("",)),
+        (7, 0.0, ("red",)),
+    ],
+)
 def test_in_file_conflicts_match_pairwise(
-    engine: Engine, ctx: Context, seed: int
+    engine: Engine, ctx: Context, seed: int, ipv6_share: float, vrfs: tuple[str, ...]
 ) -> None:
-    rows = random_rows(seed, 400)
+    rows = random_rows(seed, 400, ipv6_share, vrfs)
     text = HEADER + "".join(
         f"{cidr},{status},row,{owner},,{vrf}\n" for cidr, status, owner, vrf in rows
     )

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import duckdb
+import numpy as np
 
 from omnitwin.engine.importers.records import (
     AddressRecord,
@@ -188,8 +189,8 @@ def stage_subnets(
     """Write the subnet items of a plan into the temporary table ``stage``.
 
     The table has the columns of
-    :data:`omnitwin.engine.import_fast.STAGE_COLUMNS`; ``idx`` is the item's
-    index. Return the number of rows written.
+    :data:`omnitwin.engine.import_fast.STAGE_COLUMNS` and the records' other
+    fields. ``idx`` is the item's index. Return the number of rows written.
     """
     subnets = [item for item in items if item.kind == "subnet"]
     records: list[SubnetRecord] = [item.record for item in subnets]
@@ -282,6 +283,38 @@ SELECT * FROM (
   FROM {stage}
   WINDOW w AS (PARTITION BY vrf, version ORDER BY "first", plen, idx)
 ) WHERE later_copy OR has_copies OR outer_leaf OR inside_leaf
+"""
+
+# The rows of an IPv4-only staged table in the order of _FILE_MARKS, for
+# marking them with NumPy. ``grp`` numbers the VRFs in sorted order.
+_IPV4_ORDER = """
+SELECT s.idx, g.grp, s."first"::UBIGINT AS "first", s."last"::UBIGINT AS "last",
+       s.plen, s.container
+FROM {stage} s
+JOIN (SELECT vrf, row_number() OVER (ORDER BY vrf) AS grp
+      FROM (SELECT DISTINCT vrf FROM {stage})) g USING (vrf)
+ORDER BY g.grp, s."first", s.plen, s.idx
+"""
+
+# The same for a table with one VRF, without the join.
+_IPV4_ORDER_ONE_VRF = """
+SELECT idx, 0 AS grp, "first"::UBIGINT AS "first", "last"::UBIGINT AS "last",
+       plen, container
+FROM {stage}
+ORDER BY "first", plen, idx
+"""
+
+# The marks that NumPy computed, joined to the staged rows. The columns are
+# those of _FILE_MARKS.
+_IPV4_MARKS = """
+CREATE OR REPLACE TEMP TABLE {marks} AS
+SELECT s.idx, s.vrf, s.version, s."first", s."last", s.plen, s.container,
+       f.later_copy, f.has_copies, f.outer_leaf, f.inside_leaf
+FROM {stage} s JOIN (
+  SELECT unnest(?::BIGINT[]) AS idx, unnest(?::BOOLEAN[]) AS later_copy,
+         unnest(?::BOOLEAN[]) AS has_copies, unnest(?::BOOLEAN[]) AS outer_leaf,
+         unnest(?::BOOLEAN[]) AS inside_leaf
+) f USING (idx)
 """
 
 # Later rows of the file with the same network as an earlier row.
@@ -408,7 +441,8 @@ def _file_subnet_conflicts(
     conn: duckdb.DuckDBPyConnection, stage: str
 ) -> list[FoundConflict]:
     marks = f"{stage}_marks"
-    conn.execute(_FILE_MARKS.format(stage=stage, marks=marks))
+    if not _mark_ipv4_rows(conn, stage, marks):
+        conn.execute(_FILE_MARKS.format(stage=stage, marks=marks))
     try:
         sql = _FILE_DUPLICATES.format(stage=stage, marks=marks)
         duplicates = conn.execute(sql).fetchall()
@@ -449,6 +483,56 @@ def _file_subnet_conflicts(
             _conflict("cidr_overlap", _Ref(idx, line), cidr, message, existing)
         )
     return found
+
+
+def _mark_ipv4_rows(conn: duckdb.DuckDBPyConnection, stage: str, marks: str) -> bool:
+    """Create the marks table of _FILE_MARKS with NumPy, or return False on IPv6.
+
+    DuckDB sorts the rows, and NumPy's running max over them takes less time
+    than the window functions of _FILE_MARKS on large files. IPv6 addresses
+    do not fit 64-bit integers, so tables with IPv6 rows use the SQL.
+    """
+    counts = conn.execute(
+        f"SELECT count(*) FILTER (WHERE version <> 4), count(DISTINCT vrf) FROM {stage}"
+    ).fetchone()
+    ipv6_rows, vrfs = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+    if ipv6_rows:
+        return False
+    order = _IPV4_ORDER_ONE_VRF if vrfs <= 1 else _IPV4_ORDER
+    rows = conn.execute(order.format(stage=stage)).fetchnumpy()
+    idx = np.asarray(rows["idx"], dtype=np.int64)
+    plen = np.asarray(rows["plen"], dtype=np.int64)
+    container = np.asarray(rows["container"], dtype=bool)
+    # IPv4 addresses are below 2**32, so adding the VRF's number times 2**33
+    # puts the addresses of each VRF above those of every VRF before it.
+    offset = np.asarray(rows["grp"], dtype=np.int64) << 33
+    first = np.asarray(rows["first"], dtype=np.int64) + offset
+    last = np.asarray(rows["last"], dtype=np.int64) + offset
+    same_vrf = offset[1:] == offset[:-1]
+    count = len(idx)
+    later_copy = np.zeros(count, dtype=bool)
+    later_copy[1:] = same_vrf & (first[1:] == first[:-1]) & (plen[1:] == plen[:-1])
+    has_copies = np.zeros(count, dtype=bool)
+    has_copies[:-1] = later_copy[1:]
+    outer_leaf = np.zeros(count, dtype=bool)
+    outer_leaf[:-1] = ~container[:-1] & same_vrf & (first[1:] <= last[:-1])
+    # The max last address of the leaves up to each row. Containers count as
+    # -1, below every address.
+    leaf_last = np.maximum.accumulate(np.where(container, -1, last))
+    inside_leaf = np.zeros(count, dtype=bool)
+    inside_leaf[1:] = leaf_last[:-1] >= first[1:]
+    marked = later_copy | has_copies | outer_leaf | inside_leaf
+    conn.execute(
+        _IPV4_MARKS.format(stage=stage, marks=marks),
+        [
+            idx[marked].tolist(),
+            later_copy[marked].tolist(),
+            has_copies[marked].tolist(),
+            outer_leaf[marked].tolist(),
+            inside_leaf[marked].tolist(),
+        ],
+    )
+    return True
 
 
 def _owner_conflict(

@@ -1,7 +1,7 @@
 """A vectorised reader of the omnitwin subnet CSV, for planning large files.
 
 :func:`stage_subnet_csv` splits the file into lines and checks them in DuckDB
-SQL, writing one row per subnet into a staged table that the conflict checks
+SQL, writing one row per subnet into a staged view that the conflict checks
 of :mod:`omnitwin.engine.import_conflicts` read directly. It handles the
 common rows only: printable ASCII, no quotes, a strict IPv4 network with no
 leading zeros, a known status, and empty ``tags`` and ``parent``. Every other
@@ -14,7 +14,6 @@ and the caller uses the parser for all of it.
 from __future__ import annotations
 
 import ipaddress
-import json
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -36,13 +35,16 @@ from omnitwin.engine.importers.generic_csv import COLUMNS
 from omnitwin.errors import ValidationError
 from omnitwin.models import ImportPlan
 
-__all__ = ["STAGE_COLUMNS", "StagedCsv", "plan_staged_csv", "stage_subnet_csv"]
+__all__ = [
+    "STAGE_COLUMNS",
+    "StagedCsv",
+    "drop_stage",
+    "plan_staged_csv",
+    "stage_subnet_csv",
+]
 
-#: Columns of a staged subnet table, in order.
-STAGE_COLUMNS = (
-    "idx, line, vrf, version, first, last, plen, container, cidr, status, "
-    "purpose, owner, vlan, tags, parent"
-)
+#: Columns of a staged subnet table that the conflict checks read, in order.
+STAGE_COLUMNS = "idx, line, vrf, version, first, last, plen, container, cidr, owner"
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4_CIDR = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12][0-9]|[0-9])$"
@@ -62,23 +64,80 @@ _NEWLINE = 0x0A
 
 
 @dataclass(frozen=True, slots=True)
-class StagedCsv:
-    """A subnet CSV read into a staged table.
+class _Lines:
+    """A CSV file without its byte order mark, cut into lines on demand."""
 
-    ``count`` subnets are in the table, each with its line number as ``idx``.
-    ``result`` contains the row errors and the row count, but no records,
-    because they are in the table.
+    names: list[str]
+    delimiter: str
+    body: bytes
+    # Offsets of the line feeds in ``body``.
+    newlines: np.ndarray
+
+    def parse(self, numbers: Sequence[int]) -> ParseResult:
+        """Parse the lines ``numbers`` (counted from 1 at the header), in order.
+
+        The records and errors carry the line numbers of the file.
+        """
+        if not numbers:
+            return ParseResult()
+        # Line n runs from the line feed that ends line n - 1 to the one that
+        # ends line n, or to the end of the file.
+        starts = np.append(-1, self.newlines) + 1
+        ends = np.append(self.newlines, len(self.body))
+        rows = [
+            self.body[starts[n - 1] : ends[n - 1]].rstrip(b"\r").decode("ascii")
+            for n in numbers
+        ]
+        header = self.delimiter.join(self.names)
+        result = parse_generic_csv(header + "\n" + "\n".join(rows) + "\n")
+        # The rebuilt file has the header on line 1 and one row per line after.
+        result.records = [
+            replace(r, line=numbers[r.line - 2])
+            for r in result.records
+            if isinstance(r, SubnetRecord)
+        ]
+        for index, error in enumerate(result.errors):
+            line = numbers[error.line - 2]
+            message = error.message.replace(f"line {error.line} ", f"line {line} ")
+            result.errors[index] = type(error)(line, error.field, error.value, message)
+        return result
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCsv:
+    """A subnet CSV read into a staged view.
+
+    ``count`` subnets are in the view ``stage``, each with its line number as
+    ``idx``. ``result`` contains the row errors and the row count but no
+    records. ``parsed`` contains the records of the rows that the parser
+    read, by line. The parser reads the other rows only when
+    :meth:`records` asks for them.
     """
 
     stage: str
     count: int
     result: ParseResult
+    parsed: dict[int, SubnetRecord]
+    lines: _Lines
+
+    def records(self, numbers: set[int]) -> dict[int, SubnetRecord]:
+        """Return the subnet records on the lines ``numbers``, by line."""
+        found = {n: self.parsed[n] for n in numbers if n in self.parsed}
+        rest = sorted(n for n in numbers if n not in self.parsed)
+        for record in self.lines.parse(rest).records:
+            if isinstance(record, SubnetRecord):
+                found[record.line] = record
+        return found
 
 
 def stage_subnet_csv(
     conn: duckdb.DuckDBPyConnection, data: bytes, stage: str
 ) -> StagedCsv | None:
-    """Read a subnet CSV into the table ``stage``, or return None if it does not fit.
+    """Read a subnet CSV into the view ``stage``, or return None if it does not fit.
+
+    The view has the columns :data:`STAGE_COLUMNS` and reads two temporary
+    tables, ``{stage}_rows`` and ``{stage}_parsed``. :func:`drop_stage`
+    removes all three.
 
     Parameters
     ----------
@@ -87,7 +146,7 @@ def stage_subnet_csv(
     data : bytes
         The file content.
     stage : str
-        The name of the temporary table to create.
+        The name of the temporary view to create.
 
     Returns
     -------
@@ -105,52 +164,47 @@ def stage_subnet_csv(
     # _header accepts only ASCII, so the bytes after the byte order mark are
     # the text, one byte per character.
     body = data.removeprefix(_BOM)
-    raw = f"{stage}_lines"
-    with tempfile.TemporaryDirectory(prefix="omnitwin-import-") as folder:
-        path = Path(folder) / "data.csv"
-        path.write_bytes(body)
-        try:
-            _read_lines(conn, raw, path, len(names), delimiter)
-        except duckdb.Error:
-            conn.execute(f"DROP TABLE IF EXISTS {raw}")
-            return None
+    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
+    lines = _Lines(names, delimiter, body, newlines)
     try:
-        newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
-        if _row_count(conn, raw) != _data_lines(body, newlines):
+        with tempfile.TemporaryDirectory(prefix="omnitwin-import-") as folder:
+            path = Path(folder) / "data.csv"
+            path.write_bytes(body)
+            try:
+                _stage_fast_rows(conn, f"{stage}_rows", path, names, delimiter)
+            except duckdb.InvalidInputException:
+                # The reader fails on a row with more cells than it reads.
+                drop_stage(conn, stage)
+                return None
+        total, fast = _row_counts(conn, f"{stage}_rows")
+        if total != _data_lines(body, newlines):
+            drop_stage(conn, stage)
             return None
-        fast = _insert_fast_rows(conn, raw, stage, names)
-        slow = _parse_slow_rows(conn, raw, names, delimiter, body, newlines)
-        _insert_records(conn, stage, slow.records)
-    finally:
-        conn.execute(f"DROP TABLE IF EXISTS {raw}")
+        sql = f"SELECT rowid + 2 FROM {stage}_rows WHERE NOT ok ORDER BY rowid"
+        slow = lines.parse([int(row[0]) for row in conn.execute(sql).fetchall()])
+        parsed = [r for r in slow.records if isinstance(r, SubnetRecord)]
+        _create_stage(conn, stage, parsed)
+    except BaseException:
+        drop_stage(conn, stage)
+        raise
     result = ParseResult(errors=slow.errors, total_rows=fast + slow.total_rows)
-    return StagedCsv(stage, fast + len(slow.records), result)
+    by_line = {r.line: r for r in parsed}
+    return StagedCsv(stage, fast + len(parsed), result, by_line, lines)
 
 
-def _read_lines(
-    conn: duckdb.DuckDBPyConnection, raw: str, path: Path, width: int, delimiter: str
-) -> None:
-    """Read the body into ``raw`` with DuckDB's reader: cells c1.. as text.
-
-    The table, filled in file order, gives the line number as ``rowid + 2``
-    as long as the reader returns one row per physical line. The reader skips
-    empty lines, so the caller compares the row count with the line count.
-    Rows whose cells are all empty fail the strict checks and go to the
-    parser, which drops them as it always does.
-    """
-    count = width + _SPARE_COLUMNS
-    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, count + 1))
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv(?, "
-        f"columns = {{{columns}}}, header = false, skip = 1, delim = ?, "
-        "quote = '', escape = '', auto_detect = false, null_padding = true)",
-        [str(path), delimiter],
-    )
+def drop_stage(conn: duckdb.DuckDBPyConnection, stage: str) -> None:
+    """Drop the view ``stage`` and the tables it reads, where they exist."""
+    conn.execute(f"DROP VIEW IF EXISTS {stage}")
+    conn.execute(f"DROP TABLE IF EXISTS {stage}_rows")
+    conn.execute(f"DROP TABLE IF EXISTS {stage}_parsed")
 
 
-def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
+def _row_counts(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """Return the number of rows in ``table`` and how many of them have ``ok`` set."""
+    row = conn.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE ok) FROM {table}"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def _data_lines(body: bytes, newlines: np.ndarray) -> int:
@@ -190,123 +244,100 @@ def _cell(names: list[str], name: str) -> str:
     return f"coalesce(c{names.index(name) + 1}, '')"
 
 
-def _insert_fast_rows(
-    conn: duckdb.DuckDBPyConnection, raw: str, stage: str, names: list[str]
-) -> int:
-    """Stage the rows that need no parser: strict IPv4 and plain values.
+def _stage_fast_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    path: Path,
+    names: list[str],
+    delimiter: str,
+) -> None:
+    """Read the body at ``path`` into ``table``, one row per line, in one pass.
+
+    DuckDB's reader returns the cells c1.. as text. The table, filled in
+    file order, gives the line number as ``rowid + 2`` as long as the reader
+    returns one row per physical line. The reader skips empty lines, so the
+    caller compares the row count with the line count. ``ok`` is true on the
+    rows that need no parser: a strict IPv4 network and plain values. Only
+    those rows have meaningful other columns. Rows whose cells are all empty
+    fail the checks and go to the parser, which drops them as it always does.
 
     An IPv4 network is accepted when the untrimmed cell matches a strict
     pattern: four octets from 0 to 255 without leading zeros, and a prefix
-    length from 0 to 32. Its host bits must be zero. The ``line`` is the
-    ``idx`` because each row contains one network.
+    length from 0 to 32. Its host bits must be zero.
     """
+    count = len(names) + _SPARE_COLUMNS
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, count + 1))
     cidr, status = _cell(names, "cidr"), f"lower({_cell(names, 'status')})"
     vlan = _cell(names, "vlan")
-    # The pattern has already checked each part, so one split of the cell
-    # into its four octets and the prefix length parses all five numbers.
+    fits = (
+        f"c{len(names) + 1} IS NULL "
+        f"AND regexp_full_match({cidr}, '{_IPV4_CIDR}') "
+        f"AND {status} IN {_STATUSES} "
+        f"AND {_cell(names, 'tags')} = '' AND {_cell(names, 'parent')} = '' "
+        f"AND ({vlan} = '' OR (regexp_full_match({vlan}, '[0-9]+') "
+        f"AND TRY_CAST({vlan} AS USMALLINT) BETWEEN 1 AND 4094))"
+    )
+    # On rows that match the pattern, one split of the cell into its four
+    # octets and the prefix length parses all five numbers. On the others
+    # the numbers may be NULL or out of range, so they are used only where
+    # ``fits`` holds.
     parts = f"TRY_CAST(string_split(replace({cidr}, '/', '.'), '.') AS UTINYINT[])"
     value = (
         "(parts[1]::UBIGINT * 16777216 + parts[2]::UBIGINT * 65536 "
         "+ parts[3]::UBIGINT * 256 + parts[4]::UBIGINT)"
     )
     conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {stage} AS "
-        "SELECT line AS idx, line, "
-        "CASE WHEN vrf = '' THEN 'global' ELSE vrf END AS vrf, 4::TINYINT AS version, "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+        "SELECT coalesce(fits AND value & (size - 1) = 0, false) AS ok, "
+        "CASE WHEN vrf = '' THEN 'global' ELSE vrf END AS vrf, "
         'value::UHUGEINT AS "first", (value + size - 1)::UHUGEINT AS "last", '
-        "plen::SMALLINT AS plen, status = 'container' AS container, cidr, "
-        "CASE WHEN status IN ('', 'container') THEN 'allocated' ELSE status END "
-        "AS status, purpose, owner, "
-        "CASE WHEN vlan_text = '' THEN NULL ELSE vlan_text::INTEGER END AS vlan, "
-        "'{}' AS tags, NULL::VARCHAR AS parent FROM ("
-        f"SELECT *, {value} AS value, 1::UBIGINT << (32 - plen) AS size FROM ("
+        "plen::SMALLINT AS plen, status = 'container' AS container, cidr, owner "
+        f"FROM (SELECT *, {value} AS value, "
+        "CASE WHEN fits THEN 1::UBIGINT << (32 - plen) END AS size FROM ("
         "SELECT *, parts[5] AS plen FROM ("
-        f"SELECT (rowid + 2)::BIGINT AS line, {cidr} AS cidr, {status} AS status, "
-        f"trim({_cell(names, 'purpose')}) AS purpose, "
+        f"SELECT {fits} AS fits, {cidr} AS cidr, {status} AS status, "
         f"trim({_cell(names, 'owner')}) AS owner, "
-        f"trim({_cell(names, 'vrf')}) AS vrf, {vlan} AS vlan_text, {parts} AS parts "
-        f"FROM {raw} WHERE c{len(names) + 1} IS NULL "
-        f"AND regexp_full_match({cidr}, '{_IPV4_CIDR}') "
-        f"AND {status} IN {_STATUSES} "
-        f"AND {_cell(names, 'tags')} = '' AND {_cell(names, 'parent')} = '' "
-        f"AND ({vlan} = '' OR (regexp_full_match({vlan}, '[0-9]+') "
-        f"AND TRY_CAST({vlan} AS USMALLINT) BETWEEN 1 AND 4094))"
-        "))) WHERE value & (size - 1) = 0"
+        f"trim({_cell(names, 'vrf')}) AS vrf, {parts} AS parts "
+        f"FROM read_csv(?, columns = {{{columns}}}, header = false, skip = 1, "
+        "delim = ?, quote = '', escape = '', auto_detect = false, "
+        "null_padding = true))))",
+        [str(path), delimiter],
     )
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT line FROM "
-        f"(SELECT (rowid + 2)::BIGINT AS line FROM {raw}) "
-        f"ANTI JOIN {stage} USING (line)"
-    )
-    row = conn.execute(f"SELECT count(*) FROM {stage}").fetchone()
-    return int(row[0]) if row else 0
 
 
-def _parse_slow_rows(
-    conn: duckdb.DuckDBPyConnection,
-    raw: str,
-    names: list[str],
-    delimiter: str,
-    body: bytes,
-    newlines: np.ndarray,
-) -> ParseResult:
-    numbers = [int(r[0]) for r in conn.execute(f"SELECT line FROM {raw} ORDER BY line")
-               .fetchall()]  # fmt: skip
-    if not numbers:
-        return ParseResult()
-    # Line n runs from the line feed that ends line n - 1 to the one that
-    # ends line n, or to the end of the file.
-    starts = np.append(-1, newlines) + 1
-    ends = np.append(newlines, len(body))
-    rows = [
-        body[starts[n - 1] : ends[n - 1]].rstrip(b"\r").decode("ascii") for n in numbers
-    ]
-    result = parse_generic_csv(delimiter.join(names) + "\n" + "\n".join(rows) + "\n")
-    # The rebuilt file has the header on line 1 and one row per line after.
-    result.records = [
-        replace(r, line=numbers[r.line - 2])
-        for r in result.records
-        if isinstance(r, SubnetRecord)
-    ]
-    for index, error in enumerate(result.errors):
-        line = numbers[error.line - 2]
-        message = error.message.replace(f"line {error.line} ", f"line {line} ")
-        result.errors[index] = type(error)(line, error.field, error.value, message)
-    return result
-
-
-def _insert_records(
-    conn: duckdb.DuckDBPyConnection, stage: str, records: Sequence[object]
+def _create_stage(
+    conn: duckdb.DuckDBPyConnection, stage: str, records: Sequence[SubnetRecord]
 ) -> None:
-    subnets = [r for r in records if isinstance(r, SubnetRecord)]
-    if not subnets:
-        return
-    networks = [ipaddress.ip_network(r.cidr) for r in subnets]
+    """Create the view ``stage`` over the fast rows and the parsed ``records``."""
+    networks = [ipaddress.ip_network(r.cidr) for r in records]
     conn.execute(
-        f"INSERT INTO {stage} SELECT unnest(?::BIGINT[]), unnest(?::BIGINT[]), "
-        "unnest(?::VARCHAR[]), "
-        "unnest(?::TINYINT[]), CAST(unnest(?::VARCHAR[]) AS UHUGEINT), "
-        "CAST(unnest(?::VARCHAR[]) AS UHUGEINT), unnest(?::SMALLINT[]), "
-        "unnest(?::BOOLEAN[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
-        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+        f"CREATE OR REPLACE TEMP TABLE {stage}_parsed AS SELECT "
+        "unnest(?::BIGINT[]) AS idx, unnest(?::VARCHAR[]) AS vrf, "
+        "unnest(?::TINYINT[]) AS version, "
+        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "first", '
+        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "last", '
+        "unnest(?::SMALLINT[]) AS plen, unnest(?::BOOLEAN[]) AS container, "
+        "unnest(?::VARCHAR[]) AS cidr, unnest(?::VARCHAR[]) AS owner",
         [
-            [r.line for r in subnets],
-            [r.line for r in subnets],
-            [r.vrf for r in subnets],
+            [r.line for r in records],
+            [r.vrf for r in records],
             [n.version for n in networks],
             [str(int(n.network_address)) for n in networks],
             [str(int(n.broadcast_address)) for n in networks],
             [n.prefixlen for n in networks],
-            [r.is_container for r in subnets],
-            [r.cidr for r in subnets],
-            [r.status for r in subnets],
-            [r.purpose for r in subnets],
-            [r.owner for r in subnets],
-            [r.vlan_id for r in subnets],
-            [json.dumps(r.tags, sort_keys=True) for r in subnets],
-            [r.parent_cidr for r in subnets],
+            [r.is_container for r in records],
+            [r.cidr for r in records],
+            [r.owner for r in records],
         ],
+    )
+    # Each row contains one network, so ``line`` is ``idx``.
+    conn.execute(
+        f"CREATE OR REPLACE TEMP VIEW {stage} AS "
+        "SELECT (rowid + 2)::BIGINT AS idx, (rowid + 2)::BIGINT AS line, vrf, "
+        '4::TINYINT AS version, "first", "last", plen, container, cidr, owner '
+        f"FROM {stage}_rows WHERE ok UNION ALL "
+        'SELECT idx, idx AS line, vrf, version, "first", "last", plen, container, '
+        f"cidr, owner FROM {stage}_parsed"
     )
 
 
@@ -328,7 +359,7 @@ def plan_staged_csv(
     data : bytes
         The file content.
     stage : str
-        A name for the temporary staged table, unique per job.
+        A name for the temporary staged view, unique per job.
     chosen : dict of str to str
         Resolutions already chosen, by conflict key.
 
@@ -350,9 +381,13 @@ def plan_staged_csv(
             f"SELECT idx FROM {stage} ORDER BY idx LIMIT {_PREVIEW_ROWS}"
         ).fetchall()
         shown = [int(r[0]) for r in first_rows]
-        items = _staged_items(conn, stage, wanted | set(shown))
     finally:
-        conn.execute(f"DROP TABLE IF EXISTS {stage}")
+        drop_stage(conn, stage)
+    records = staged.records(wanted | set(shown))
+    items = {
+        line: PlanItem(line, "subnet", line, record)
+        for line, record in sorted(records.items())
+    }
     apply_resolutions(items, conflicts, chosen)
     actions = Counter(item.action for item in items.values())
     update = actions["update"] + len(
@@ -374,30 +409,3 @@ def plan_staged_csv(
         preview=preview,
     )
     return plan, conflicts, staged.result
-
-
-def _staged_items(
-    conn: duckdb.DuckDBPyConnection, stage: str, indexes: set[int]
-) -> dict[int, PlanItem]:
-    rows = conn.execute(
-        "SELECT idx, line, cidr, vrf, status, purpose, vlan, owner, tags, parent, "
-        f"container FROM {stage} WHERE idx IN (SELECT unnest(?::BIGINT[])) "
-        "ORDER BY idx",
-        [sorted(indexes)],
-    ).fetchall()
-    items: dict[int, PlanItem] = {}
-    for idx, line, cidr, vrf, status, purpose, vlan, owner, tags, parent, box in rows:
-        record = SubnetRecord(
-            line,
-            cidr,
-            vrf=vrf,
-            status=status,
-            purpose=purpose,
-            vlan_id=vlan,
-            owner=owner,
-            tags=json.loads(tags),
-            parent_cidr=parent,
-            is_container=bool(box),
-        )
-        items[int(idx)] = PlanItem(int(idx), "subnet", int(line), record)
-    return items
