@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -21,11 +22,17 @@ from typing import Any
 import duckdb
 
 from omnitwin import __version__
-from omnitwin.cli_import import add_import_command
+from omnitwin.cli_import import NewDatabase, add_import_command
 from omnitwin.client import Client
 from omnitwin.engine import ingest
 from omnitwin.engine.import_sources import SOURCES
-from omnitwin.errors import NodeNotFound, NotFound, OmniTwinError, ValidationError
+from omnitwin.engine.store import is_database_file
+from omnitwin.errors import (
+    NodeNotFound,
+    NotFound,
+    OmniTwinError,
+    ValidationError,
+)
 from omnitwin.notebook.report import add_report_command
 from omnitwin.sample import SampleNetwork, generate_fabric
 from omnitwin.server import add_server_commands
@@ -96,8 +103,7 @@ def _demo_sample(args: argparse.Namespace) -> int:
         leaves=args.leaves,
         servers_per_leaf=args.servers,
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args.out)
     with Client(f"local:{args.db}") as client:
         created = load_sample(client, network)
         devices = load_sample_devices(client, network)
@@ -142,6 +148,19 @@ def _demo_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_folder(text: str) -> Path:
+    """Create the folder for the demo's HTML reports and return its path."""
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(
+            f"--out {out} is a file, but --out names the folder for the HTML "
+            "reports; pass a folder, e.g. --out out, and name the database file "
+            "with --db"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _demo_source(args: argparse.Namespace) -> int:
     """Build a new twin from an export or a Batfish snapshot, then print and report.
 
@@ -149,46 +168,68 @@ def _demo_source(args: argparse.Namespace) -> int:
     an export runs through an import job, a Batfish snapshot through the
     client's device, subnet, link and discovery calls.
     """
-    from omnitwin.notebook.report import split_names
-
     started = time.perf_counter()
     source_path = _source_path(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_folder(args.out)
     args.db = args.db or str(out / f"{args.source}.duckdb")
-    with Client(f"local:{args.db}", actor="user:demo") as client:
-        stored = (client.devices.list().total, client.subnets.list().total)
-        if any(stored):
-            raise ValidationError(
-                f"{args.db} already contains a twin ({stored[0]} devices, "
-                f"{stored[1]} subnets); pass --db with a new file, or delete "
-                f"{args.db} to rebuild it"
-            )
-        print(f"omnitwin {__version__}: twin of {source_path} in {args.db}")
-        if args.source == "batfish":
-            _load_batfish(client, args, source_path)
-        elif not _import_export(client, args.source, source_path):
-            return 1
-        _print_twin(client)
-        _print_prefixes(client)
-        roots = split_names(args.roots) or _core_devices(client)
-        target = None
-        if client.devices.list(per_page=1).total:
-            target = args.target or _missing_link(client)
-            target = target or _default_target(client, roots)
-            _check_target(client, args, target, roots)
-            _print_blast_radius(client, target, roots)
-        else:
-            print("\nNo devices in this twin, so there is no blast radius to report.")
-        drift_rows = _print_drift(client)
-        drift_page = out / "drift-summary.html"
-        _write_drift_page(drift_page, drift_rows, client.drift.links())
-        print(f"\nDrift summary written to {drift_page.resolve()}")
+    new_database = NewDatabase(args.db)
+    # Until the twin is built, a failure removes the database file that this
+    # command created, so that a second run does not find a half-built twin.
+    # Later failures keep it, because their messages give the command that
+    # reports on the built twin.
+    built = False
+    try:
+        with Client(f"local:{args.db}", actor="user:demo") as client:
+            stored = (client.devices.list().total, client.subnets.list().total)
+            if any(stored):
+                raise ValidationError(
+                    f"{args.db} already contains a twin ({stored[0]} devices, "
+                    f"{stored[1]} subnets); pass --db with a new file, or delete "
+                    f"{args.db} to rebuild it"
+                )
+            print(f"omnitwin {__version__}: twin of {source_path} in {args.db}")
+            if args.source == "batfish":
+                _load_batfish(client, args, source_path)
+            elif not _import_export(client, args.source, source_path):
+                return 1
+            built = True
+            target, roots = _report_twin(client, args, out)
+    finally:
+        if not built:
+            new_database.remove()
     report = out / "blast-radius.html"
     if target is not None and _write_report(args, target, report, roots=roots):
         print(f"Blast-radius report written to {report.resolve()}")
     print(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return 0
+
+
+def _report_twin(
+    client: Client, args: argparse.Namespace, out: Path
+) -> tuple[str | None, list[str] | None]:
+    """Print the built twin and its blast radius, write the drift summary page.
+
+    Return the blast-radius target (None when the twin has no devices) and
+    the roots it is measured against.
+    """
+    from omnitwin.notebook.report import split_names
+
+    _print_twin(client)
+    _print_prefixes(client)
+    roots = split_names(args.roots) or _core_devices(client)
+    target = None
+    if client.devices.list(per_page=1).total:
+        target = args.target or _missing_link(client)
+        target = target or _default_target(client, roots)
+        _check_target(client, args, target, roots)
+        _print_blast_radius(client, target, roots)
+    else:
+        print("\nNo devices in this twin, so there is no blast radius to report.")
+    drift_rows = _print_drift(client)
+    drift_page = out / "drift-summary.html"
+    _write_drift_page(drift_page, drift_rows, client.drift.links())
+    print(f"\nDrift summary written to {drift_page.resolve()}")
+    return target, roots
 
 
 def _check_target(
@@ -703,9 +744,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_subnet_args(parser, args)
+    stdout = sys.stdout
+    sys.stdout = _PipeSafeStdout(stdout)
     try:
         _check_database(args)
         status: int = args.handler(args)
+        sys.stdout.flush()
     except ValidationError as exc:
         print(f"omnitwin: error: {exc}", file=sys.stderr)
         return 2
@@ -727,7 +771,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except duckdb.Error as exc:
         print(f"omnitwin: error: {exc}; check --db", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout = stdout
     return status
+
+
+class _PipeSafeStdout:
+    """Standard output that discards the rest of the output once its reader exits.
+
+    A reader such as ``head`` may close the pipe while a command still has
+    files to write, so a BrokenPipeError must stop the printing only.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _discard(self) -> None:
+        # Point the file descriptor at os.devnull, as the "Note on SIGPIPE" in
+        # Python's signal documentation does, so that later writes and the
+        # flush at exit succeed too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
 
 
 # Commands that create their database when it is missing. The others read or
@@ -740,6 +821,12 @@ def _check_database(args: argparse.Namespace) -> None:
     if not db or db == ":memory:":
         return
     path = Path(db).expanduser()
+    if path.is_file() and not is_database_file(path):
+        raise ValidationError(
+            f"{path} is not a DuckDB database file; check --db, and pass an "
+            "omnitwin database such as one that omnitwin demo or omnitwin "
+            "import wrote"
+        )
     if args.command in _CREATES_DATABASE:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():

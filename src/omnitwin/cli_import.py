@@ -20,12 +20,38 @@ from omnitwin.engine.import_sources import SOURCES
 from omnitwin.errors import ValidationError
 from omnitwin.models import ImportJob
 
-__all__ = ["add_import_command", "follow_import", "print_import_report"]
+__all__ = [
+    "NewDatabase",
+    "add_import_command",
+    "follow_import",
+    "print_import_report",
+]
 
 _SHOWN_ROWS = 20
 # A day: the CLI waits for the largest import rather than give up on it.
 _WAIT_SECONDS = 86_400.0
 EXIT_REVIEW = 3
+
+
+class NewDatabase:
+    """The files of a database that a command may create, to remove if it fails.
+
+    Create it before the command opens the database. :meth:`remove` deletes
+    the DuckDB file and its write-ahead log only when the file did not exist
+    at that moment, so a database that was there before is never removed.
+    """
+
+    def __init__(self, db: str) -> None:
+        path = Path(db).expanduser()
+        self.paths: list[Path] = []
+        if db != ":memory:" and not path.exists():
+            wal = path.with_name(path.name + ".wal")
+            self.paths = [path] if wal.exists() else [path, wal]
+
+    def remove(self) -> None:
+        """Delete the files. Call it only after the database is closed."""
+        for path in self.paths:
+            path.unlink(missing_ok=True)
 
 
 def add_import_command(commands: Any, *, default_db: str = "omnitwin.duckdb") -> None:
@@ -83,6 +109,22 @@ def follow_import(client: Client, import_id: str) -> ImportJob:
 def _run_import(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise ValidationError(f"{args.file} not found; give the path of the export")
+    new_database = NewDatabase(args.db)
+    try:
+        job = _import(args)
+    except BaseException:
+        new_database.remove()
+        raise
+    if job.status == "failed":
+        new_database.remove()
+        return 1
+    if job.status == "awaiting_review" and job.open_conflicts:
+        return EXIT_REVIEW
+    return 0
+
+
+def _import(args: argparse.Namespace) -> ImportJob:
+    """Run the import job of ``args``, print its report and return the job."""
     with Client(f"local:{args.db}", actor="user:cli") as client:
         job = client.imports.start(
             args.source,
@@ -100,11 +142,7 @@ def _run_import(args: argparse.Namespace) -> int:
             print(json.dumps(body, indent=2, sort_keys=True))
         else:
             print_import_report(job, [c.to_dict() for c in conflicts])
-    if job.status == "failed":
-        return 1
-    if job.status == "awaiting_review" and job.open_conflicts:
-        return EXIT_REVIEW
-    return 0
+    return job
 
 
 def print_import_report(job: ImportJob, conflicts: list[dict[str, Any]]) -> None:

@@ -293,7 +293,7 @@ class HttpBackend:
                     spec, attempt, error=exc, max_retries=self.max_retries
                 )
                 if wait is None:
-                    raise _transport_error(spec, exc) from exc
+                    raise _transport_error(self.base_url, spec, exc) from exc
                 self._log_retry(spec, wait, str(exc))
             else:
                 wait = retry_delay(
@@ -332,7 +332,7 @@ class HttpBackend:
                     spec, attempt, error=exc, max_retries=self.max_retries
                 )
                 if wait is None:
-                    raise _transport_error(spec, exc) from exc
+                    raise _transport_error(self.base_url, spec, exc) from exc
                 self._log_retry(spec, wait, str(exc))
             else:
                 wait = retry_delay(
@@ -517,8 +517,11 @@ def _export_error(spec: RequestSpec, exc: Exception) -> OmniTwinError:
     return ServerError(f"{spec.method} {spec.path}: the export failed to load: {exc}")
 
 
-def _transport_error(spec: RequestSpec, exc: httpx.TransportError) -> OmniTwinError:
+def _transport_error(
+    base_url: str, spec: RequestSpec, exc: httpx.TransportError
+) -> OmniTwinError:
     message = (
-        f"{spec.method} {spec.path} failed: {exc}; is the omnitwin server running?"
+        f"{spec.method} {base_url}{spec.path} failed: {exc}; check that an "
+        f"omnitwin server runs at {base_url}"
     )
-    return ServerError(message)
+    return ServerError(message, details={"url": base_url})

@@ -647,11 +647,18 @@ def _read_input(args: argparse.Namespace) -> Any:
     path = Path(args.file)
     if args.format == "batfish":
         return read_snapshot(path, args.layer1)
-    if args.format != "napalm":
-        return path.read_text(encoding="utf-8")
-    if args.getter or any(p.startswith("test_get_") for p in path.parts):
-        return load_napalm_case(path, args.getter)
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        if args.format != "napalm":
+            return path.read_text(encoding="utf-8")
+        if args.getter or any(p.startswith("test_get_") for p in path.parts):
+            return load_napalm_case(path, args.getter)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        message = f"{path} is not UTF-8 ({exc}); save it as UTF-8 and retry"
+        raise ValidationError(message, details={"path": str(path)}) from exc
+    except json.JSONDecodeError as exc:
+        message = f"invalid JSON in {path}: {exc}; pass NAPALM getter output"
+        raise ValidationError(message, details={"path": str(path)}) from exc
 
 
 def _cmd_discover(args: argparse.Namespace) -> int:

@@ -19,9 +19,9 @@ from typing import Any
 
 import duckdb
 
-from omnitwin.errors import PermissionDenied, StoreLocked
+from omnitwin.errors import PermissionDenied, StoreLocked, ValidationError
 
-__all__ = ["SCHEMA", "Store", "utc_now"]
+__all__ = ["SCHEMA", "Store", "is_database_file", "utc_now"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +89,22 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# A DuckDB database file has an 8-byte checksum and then this magic number
+# (seen in files written by DuckDB 2.0.1).
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8
+
+
+def is_database_file(path: str | Path) -> bool:
+    """Return whether ``path`` starts with the header of a DuckDB database file.
+
+    An empty file is no database either, because DuckDB 2.0.1 raises on it.
+    """
+    with open(path, "rb") as file:
+        header = file.read(_MAGIC_OFFSET + len(_DUCKDB_MAGIC))
+    return header[_MAGIC_OFFSET:] == _DUCKDB_MAGIC
+
+
 def _locked_message(path: str, exc: Exception) -> str:
     return (
         f"the omnitwin database {path} is locked by another process ({exc}). "
@@ -119,6 +135,14 @@ class Store:
         # uncommitted values from another's.
         self.transaction_serial = 0
         self._pending_callbacks: list[Callable[[], None]] = []
+        if Path(self.path).is_file() and not is_database_file(self.path):
+            # DuckDB 2.0.1 opens a *.json path as an in-memory database, so
+            # its own error for such a file names neither the file nor a fix.
+            raise ValidationError(
+                f"{self.path} is not a DuckDB database file; open an omnitwin "
+                "database, or give a new file name to create one",
+                details={"path": self.path},
+            )
         try:
             self.conn = duckdb.connect(self.path, read_only=read_only)
         except duckdb.IOException as exc:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 import sys
 from typing import Any
 
+from omnitwin.errors import ValidationError
 from omnitwin.server._keys_cli import DEFAULT_DB, add_keys_command, local_actor
 
 __all__ = ["add_server_commands"]
@@ -15,12 +18,24 @@ logger = logging.getLogger("omnitwin.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+MAX_PORT = 65535
 
 
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def _port(text: str) -> int:
+    message = f"invalid port {text}; give 1 to {MAX_PORT}, or 0 to pick a free port"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(message)
     return value
 
 
@@ -50,6 +65,59 @@ def _ensure_sandbox_key(db: str) -> None:
     print(f"sandbox key {record.id} (workspace sandbox), shown once: {secret}")
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind a TCP socket to ``host`` and ``port`` before anything else starts.
+
+    Binding first turns a busy port into one error line, before the server
+    opens the database and logs that it started.
+    """
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ValidationError(
+            f"invalid --host {host}: {exc.strerror}; pass an address of this "
+            "machine, e.g. 127.0.0.1"
+        ) from exc
+    sock = socket.socket(family, kind, protocol)
+    # The same option as uvicorn's own socket, so that a restarted server can
+    # bind while connections of the previous one are in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ValidationError(_bind_error(host, port, exc)) from exc
+    return sock
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use; pass --port with a free port, or "
+            "stop the process that listens on it"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"permission denied to listen on port {port} on {host}; pass --port "
+            "1024 or higher"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{host} is not an address of this machine; pass --host with a local "
+            "address, e.g. 127.0.0.1"
+        )
+    return f"failed to listen on port {port} on {host} ({exc}); check --host and --port"
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if sock.family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/v1"
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -62,30 +130,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         print(f"omnitwin: error: {message}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.sandbox:
-        _ensure_sandbox_key(args.db)
-    config = ServerConfig(
-        db=args.db,
-        sandbox=args.sandbox,
-        rate_limit=args.rate_limit,
-        rate_window=args.rate_window_seconds,
-        sandbox_reset_minutes=args.sandbox_reset_minutes,
-    )
-    logger.info("serving http://%s:%d/v1", args.host, args.port)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host=args.host,
-            port=args.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=args.shutdown_timeout,
+    with _bind(args.host, args.port) as sock:
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-    )
-    server.run()
+        if args.sandbox:
+            _ensure_sandbox_key(args.db)
+        config = ServerConfig(
+            db=args.db,
+            sandbox=args.sandbox,
+            rate_limit=args.rate_limit,
+            rate_window=args.rate_window_seconds,
+            sandbox_reset_minutes=args.sandbox_reset_minutes,
+        )
+        logger.info("serving %s", _url(sock))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config),
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=args.shutdown_timeout,
+            )
+        )
+        server.run(sockets=[sock])
     return 0
 
 
@@ -100,7 +168,10 @@ def _add_serve(commands: Any) -> None:
         help="address to listen on (default: %(default)s)",
     )
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)"
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="TCP port, or 0 to pick a free one (default: %(default)s)",
     )
     serve.add_argument(
         "--sandbox",

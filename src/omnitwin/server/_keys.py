@@ -295,7 +295,11 @@ class KeyStore:
             f"SELECT {self._columns} FROM api_keys WHERE id = ?", [key_id]
         )
         if row is None:
-            raise NotFound(f"API key {key_id!r} not found", details={"id": key_id})
+            raise NotFound(
+                f"no API key with id {key_id!r}; list the key ids with "
+                "omnitwin keys list",
+                details={"id": key_id},
+            )
         return _row_to_key(row)
 
     def list(self, workspace: str | None = None) -> list[ApiKey]:
