@@ -28,6 +28,7 @@ from omnitwin.engine import ingest
 from omnitwin.engine.import_sources import SOURCES
 from omnitwin.engine.store import is_database_file
 from omnitwin.errors import (
+    Duplicate,
     NodeNotFound,
     NotFound,
     OmniTwinError,
@@ -286,6 +287,34 @@ def _import_export(client: Client, source: str, export: Path) -> bool:
     return job.status == "committed"
 
 
+def _assign_interface_addresses(
+    client: Client, items: list[dict[str, str]], intent: str
+) -> int:
+    """Assign the interface addresses of a snapshot; return how many.
+
+    An address that two interfaces share is a configuration error that the
+    twin should show, so it is printed and the first interface keeps it.
+    """
+    owners: dict[str, str] = {}
+    for item in items:
+        where = f"{item['hostname']} {item['interface']}"
+        try:
+            client.addresses.create(
+                item["address"],
+                hostname=item["hostname"],
+                interface=item["interface"],
+                intent=intent,
+            )
+        except Duplicate:
+            print(
+                f"  duplicate address {item['address']} on "
+                f"{owners[item['address']]} and {where}: kept the first"
+            )
+            continue
+        owners[item["address"]] = where
+    return len(owners)
+
+
 def _load_batfish(client: Client, args: argparse.Namespace, folder: Path) -> None:
     """Build the twin from a Batfish snapshot, then ingest ``--detected`` if given."""
     from omnitwin.engine.discovery.batfish import (
@@ -307,10 +336,12 @@ def _load_batfish(client: Client, args: argparse.Namespace, folder: Path) -> Non
             subnet["cidr"], is_container=subnet["is_container"], intent=intent
         )
     client.devices.create_many(snapshot.devices)
+    assigned = _assign_interface_addresses(client, snapshot.addresses, intent)
     client.topology.add_links(snapshot.links)
     print(
-        f"  {len(snapshot.devices)} devices, {len(snapshot.subnets)} subnets and "
-        f"{len(snapshot.cables)} cables from {folder}"
+        f"  {len(snapshot.devices)} devices, {len(snapshot.subnets)} subnets, "
+        f"{assigned} interface addresses and {len(snapshot.cables)} cables "
+        f"from {folder}"
     )
     if snapshot.skipped_cables:
         print(

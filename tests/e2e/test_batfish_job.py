@@ -138,6 +138,43 @@ def test_twin_counts_match_files(job: tuple[Path, str]) -> None:
     assert f"{len(configs) + len(hosts)} devices" in printed
 
 
+def config_addresses() -> dict[str, list[tuple[str, str]]]:
+    """Return {address: [(hostname, interface)]} from the configs' own lines."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for config in sorted(data_file(*LIVE, "configs").glob("*.cfg")):
+        hostname, interface = config.stem, ""
+        for line in config.read_text().splitlines():
+            if line.startswith("hostname "):
+                hostname = line.split()[1]
+            elif line.startswith("interface "):
+                interface = line.split()[1]
+            elif line.startswith(" ip address ") and len(line.split()) >= 4:
+                found.setdefault(line.split()[2], []).append((hostname, interface))
+    return found
+
+
+def test_interface_addresses_assigned(job: tuple[Path, str]) -> None:
+    out, printed = job
+    expected = config_addresses()
+    shared = {
+        address: owners for address, owners in expected.items() if len(owners) > 1
+    }
+    with connect(out) as client:
+        page = client.addresses.list(per_page=200)
+        stored = {a.address: (a.hostname, a.interface) for a in page.data}
+        subnet = client.subnets.list(within="1.0.1.0/24").data[0]
+        used = client.subnets.get(subnet.id).used_ips
+    # Every config address is stored once; a shared one keeps its first owner.
+    assert page.total == len(stored)
+    assert set(stored) >= set(expected)
+    for address, owners in expected.items():
+        assert stored[address] in owners
+    assert shared, "the example snapshot has an address on two loopbacks"
+    for address in shared:
+        assert f"duplicate address {address} on " in printed
+    assert used > 0
+
+
 def test_one_missing_link_at_blacklist(job: tuple[Path, str]) -> None:
     out, printed = job
     with connect(out) as client:

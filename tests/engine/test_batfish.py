@@ -117,6 +117,22 @@ def test_interfaces_as_twin_state(tmp_path: Path) -> None:
     }
 
 
+def test_interface_addresses(tmp_path: Path) -> None:
+    snapshot = load_snapshot(make_snapshot(tmp_path / "snap"))
+    found = [
+        (item["hostname"], item["interface"], item["address"])
+        for item in snapshot.addresses
+    ]
+    assert found == [
+        ("r1", "GigabitEthernet0/0", "10.1.0.1"),
+        ("r1", "GigabitEthernet0/0", "10.1.1.1"),
+        ("r1", "Loopback0", "10.0.0.1"),
+        ("r2", "GigabitEthernet0/0", "10.1.0.2"),
+        ("r2", "GigabitEthernet0/2", "10.0.0.0"),
+        ("host1", "Ethernet0", "10.2.0.5"),
+    ]
+
+
 def test_subnets_nest_in_containers(tmp_path: Path) -> None:
     snapshot = load_snapshot(make_snapshot(tmp_path / "snap"))
     subnets = {s["cidr"]: s["is_container"] for s in snapshot.subnets}

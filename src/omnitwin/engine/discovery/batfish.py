@@ -135,6 +135,27 @@ class BatfishSnapshot:
             for cable in self.cables
         ]
 
+    @property
+    def addresses(self) -> list[dict[str, Any]]:
+        """Items for ``addresses.create``: each interface address of a device.
+
+        ``{"address", "hostname", "interface"}``, sorted by device and
+        interface, so that the subnets of the snapshot show what they use.
+        """
+        items = []
+        for device in self.devices:
+            interfaces = device.get("twin_state", {}).get("interfaces", {})
+            for name, interface in sorted(interfaces.items()):
+                for value in interface.get("ipv4", []):
+                    items.append(
+                        {
+                            "address": str(ipaddress.IPv4Interface(value).ip),
+                            "hostname": device["hostname"],
+                            "interface": name,
+                        }
+                    )
+        return items
+
     def observations(self) -> list[Observation]:
         """Return the detected state: the twin state with the blacklist applied.
 
