@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 import omnitwin
@@ -549,3 +550,43 @@ def test_sql_plan_matches_parser_plan(engine: Engine, ctx: Context) -> None:
         ("duplicate", 6, "10.1.2.0/24"),
         ("ownership_mismatch", 5, "10.1.1.0/24"),
     ]
+
+
+UPLOAD = b"cidr,status,purpose\n10.70.0.0/16,container,block\n10.70.1.0/24,,users\n"
+
+
+def test_upload_stored_compressed(tmp_path: Path, ctx: Context) -> None:
+    engine = Engine(tmp_path / "twin.duckdb")
+    try:
+        job = run_import(engine, ctx, "csv", UPLOAD * 200, dry_run=True)
+        row = engine.store.fetchone(
+            "SELECT data, data_encoding FROM import_jobs WHERE id = ?", [job.id]
+        )
+    finally:
+        engine.close()
+    assert row is not None
+    assert row[1] == "zlib"
+    assert len(row[0]) < len(UPLOAD * 200) / 10
+
+
+def test_upload_of_older_store_commits(tmp_path: Path, ctx: Context) -> None:
+    path = tmp_path / "twin.duckdb"
+    engine = Engine(path)
+    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
+    engine.close()
+    # Rewrite the row as a store from before data_encoding kept it: raw
+    # bytes and no such column.
+    connection = duckdb.connect(str(path))
+    connection.execute("ALTER TABLE import_jobs DROP COLUMN data_encoding")
+    connection.execute("UPDATE import_jobs SET data = ? WHERE id = ?", [UPLOAD, job.id])
+    connection.close()
+
+    engine = Engine(path)
+    try:
+        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
+        committed = engine.imports.wait(ctx, committed.id, timeout=120)
+        cidrs = sorted(s.cidr for s in engine.subnets.list(ctx).data)
+    finally:
+        engine.close()
+    assert committed.status == "committed", committed.error
+    assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]

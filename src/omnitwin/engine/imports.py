@@ -16,7 +16,10 @@ still be committed, unless the job was started with
 error.
 
 The uploaded bytes are kept in the ``import_jobs`` table so that a commit
-re-reads exactly the file that was reviewed.
+re-reads exactly the file that was reviewed. They are stored compressed
+with zlib (``data_encoding`` ``zlib``): a 47 MB prefix CSV becomes about
+8 MB, which DuckDB writes to its log and checkpoints in a fraction of the
+time. Rows written before the column existed are ``identity``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -77,6 +81,10 @@ __all__ = ["IMPORTS_SCHEMA", "SOURCES", "ImportService"]
 
 logger = logging.getLogger(__name__)
 
+# zlib level 1: at 1,000,000 CSV rows it compresses 47 MB to about 8 MB in
+# about 0.2 s, less than DuckDB took to log and checkpoint the raw bytes.
+_UPLOAD_COMPRESSION = 1
+
 IMPORTS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS import_jobs (
     id VARCHAR NOT NULL,
@@ -86,8 +94,11 @@ CREATE TABLE IF NOT EXISTS import_jobs (
     dry_run BOOLEAN NOT NULL,
     options VARCHAR NOT NULL,
     data BLOB NOT NULL,
-    created_at VARCHAR NOT NULL
+    created_at VARCHAR NOT NULL,
+    data_encoding VARCHAR DEFAULT 'identity'
 );
+ALTER TABLE import_jobs
+    ADD COLUMN IF NOT EXISTS data_encoding VARCHAR DEFAULT 'identity';
 CREATE TABLE IF NOT EXISTS import_conflicts (
     id VARCHAR NOT NULL,
     workspace VARCHAR NOT NULL,
@@ -191,7 +202,9 @@ class ImportService:
         import_id = new_id("imp")
         with self.store.transaction() as conn:
             conn.execute(
-                "INSERT INTO import_jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO import_jobs (id, workspace, source, filename, "
+                "dry_run, options, data, created_at, data_encoding) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'zlib')",
                 [
                     import_id,
                     ctx.workspace,
@@ -199,7 +212,7 @@ class ImportService:
                     filename,
                     dry_run,
                     json.dumps(options),
-                    data,
+                    zlib.compress(data, _UPLOAD_COMPRESSION),
                     utc_now(),
                 ],
             )
@@ -669,13 +682,16 @@ class ImportService:
         self, workspace: str, import_id: str
     ) -> tuple[str, bytes, dict[str, Any]]:
         row = self.store.fetchone(
-            "SELECT source, data, options FROM import_jobs WHERE workspace = ? "
-            "AND id = ?",
+            "SELECT source, data, options, data_encoding FROM import_jobs "
+            "WHERE workspace = ? AND id = ?",
             [workspace, import_id],
         )
         if row is None:
             raise NotFound(f"import {import_id!r} has no stored file")
-        return str(row[0]), bytes(row[1]), json.loads(row[2])
+        data = bytes(row[1])
+        if row[3] == "zlib":
+            data = zlib.decompress(data)
+        return str(row[0]), data, json.loads(row[2])
 
     def _set_live(
         self, ctx: Context, import_id: str, status: str, processed: int, total: int
