@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -775,6 +776,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_subnet_args(parser, args)
+    if args.command != "serve":
+        # The commands print a failed job's error themselves, so the job
+        # runner's warning would repeat it on stderr. The server keeps it.
+        logging.getLogger("omnitwin.engine.jobs").setLevel(logging.ERROR)
     stdout = sys.stdout
     sys.stdout = _PipeSafeStdout(stdout)
     try:

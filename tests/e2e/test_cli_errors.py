@@ -285,3 +285,17 @@ def test_keys_revoke_unknown_id(
         "omnitwin: error: no API key with id 'key_01J9UNKNOWN'; list the key ids "
         "with omnitwin keys list"
     )
+
+
+def test_import_wrong_source_one_error(tmp_path: Path) -> None:
+    export = data_file("netbox-demo-data", "netbox-demo-v3.6.dcim-ipam.json")
+    db = tmp_path / "wrong.duckdb"
+    result = _run_cli("import", "infoblox", str(export), "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == ""
+    errors = [line for line in result.stdout.splitlines() if "error:" in line]
+    assert errors == [
+        "  error: the file is a NetBox dumpdata export, not an Infoblox WAPI "
+        "response; import it with source 'netbox'"
+    ]
+    assert not db.exists()
