@@ -132,7 +132,7 @@ def _demo_sample(args: argparse.Namespace) -> int:
             f"{len(radius.subnet_cidrs)} subnets, {len(radius.sites)} sites affected"
         )
         drift_page = out / "drift-summary.html"
-        _write_drift_page(drift_page, drift_rows, client.drift.links())
+        _write_drift_page(drift_page, drift_rows, client)
         print(f"\nDrift summary written to {drift_page.resolve()}")
         verification = client.audit.verify()
         state = "intact" if verification.ok else f"BROKEN: {verification.reason}"
@@ -229,7 +229,7 @@ def _report_twin(
         print("\nNo devices in this twin, so there is no blast radius to report.")
     drift_rows = _print_drift(client)
     drift_page = out / "drift-summary.html"
-    _write_drift_page(drift_page, drift_rows, client.drift.links())
+    _write_drift_page(drift_page, drift_rows, client)
     print(f"\nDrift summary written to {drift_page.resolve()}")
     return target, roots
 
@@ -523,12 +523,15 @@ def _short(value: Any, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _write_drift_page(
-    path: Path, rows: list[dict[str, Any]], links: dict[str, Any]
-) -> None:
+def _write_drift_page(path: Path, rows: list[dict[str, Any]], client: Client) -> None:
     import html
 
     import pandas as pd
+
+    links = client.drift.links()
+    # Without detected state there is nothing to compare, and "0 open drift
+    # events" would read as a clean bill of health.
+    observed = any(device.detected_state for device in client.devices.iter())
 
     frame = pd.DataFrame(rows, columns=["device", "field", "twin", "detected", "since"])
     for column in ("twin", "detected"):
@@ -548,9 +551,16 @@ def _write_drift_page(
     link_frame = pd.DataFrame(
         link_rows, columns=["kind", "a", "port_a", "b", "port_b", "link_id"]
     )
+    generated = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    summary = f"{len(frame)} open drift events."
+    if not observed:
+        summary = (
+            "No device has detected state yet, so nothing was compared: ingest "
+            "discovery output with omnitwin discover to find drift."
+        )
     body = (
         "<h1>omnitwin drift summary</h1>"
-        f"<p>{len(frame)} open drift events. Generated {html.escape(time.ctime())}.</p>"
+        f"<p>{html.escape(summary)} Generated {generated}.</p>"
         "<h2>Missing and unexpected links</h2>"
         + link_frame.to_html(index=False)
         + "<h2>Open drift events</h2>"

@@ -260,6 +260,13 @@ def test_report_shows_the_job(job: tuple[Path, str]) -> None:
     assert "ncsu-coreswitch2 becomes the only path for 9 devices" in printed
 
 
+def test_drift_page_says_nothing_was_observed(job: tuple[Path, str]) -> None:
+    out, _ = job
+    page = (out / "drift-summary.html").read_text(encoding="utf-8")
+    assert "No device has detected state yet, so nothing was compared" in page
+    assert "open drift events" not in page
+
+
 def test_demo_rejects_a_used_database(
     job: tuple[Path, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
