@@ -613,16 +613,23 @@ def _cmd_subnets(args: argparse.Namespace) -> int:
             _print_json(client.subnets.get(args.id))
         elif args.action == "create":
             tags = dict(t.split("=", 1) for t in args.tag) if args.tag else None
+            fields = {
+                "purpose": args.purpose,
+                "vrf": args.vrf,
+                "status": args.status,
+                "vlan_id": args.vlan,
+                "owner": args.owner,
+                "tags": tags,
+            }
+            # Options not given keep the engine's defaults (status allocated,
+            # VRF global) instead of being sent as None.
+            given = {name: value for name, value in fields.items() if value is not None}
             _print_json(
                 client.subnets.create(
                     args.cidr,
-                    purpose=args.purpose,
-                    vrf=args.vrf,
-                    status=args.status,
                     is_container=args.container,
-                    vlan_id=args.vlan,
-                    owner=args.owner,
-                    tags=tags,
+                    normalize=args.normalize,
+                    **given,
                 )
             )
         elif args.action == "free":
@@ -739,6 +746,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--container",
         action="store_true",
         help="create the subnet as a container of child subnets",
+    )
+    subnets.add_argument(
+        "--normalize",
+        action="store_true",
+        help="create: clear host bits (10.0.83.196/26 becomes 10.0.83.192/26) "
+        "instead of rejecting the CIDR",
     )
     subnets.add_argument(
         "--policy", default="first_fit", choices=["first_fit", "best_fit", "last_fit"]

@@ -299,3 +299,26 @@ def test_import_wrong_source_one_error(tmp_path: Path) -> None:
         "response; import it with source 'netbox'"
     ]
     assert not db.exists()
+
+
+def test_subnet_host_bits_point_to_normalize(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _new_database(tmp_path / "twin.duckdb")
+    create = ["subnets", "create", "10.0.83.196/26", "--db", str(db)]
+    assert main(create) == 2
+    error = _one_error_line(capsys.readouterr().err)
+    assert "did you mean 10.0.83.192/26?" in error
+    assert "--normalize" in error
+    assert main([*create, "--normalize", "--json"]) == 0
+    assert '"cidr": "10.0.83.192/26"' in capsys.readouterr().out
+
+
+def test_subnet_create_without_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _new_database(tmp_path / "twin.duckdb")
+    assert main(["subnets", "create", "10.9.0.0/24", "--db", str(db), "--json"]) == 0
+    created = capsys.readouterr().out
+    assert '"status": "allocated"' in created
+    assert '"vrf": "global"' in created

@@ -126,7 +126,8 @@ def parse_network(value: str, *, normalize: bool = False) -> Network:
         if ipaddress.ip_address(address_text) != network.network_address:
             message = (
                 f"{text} has host bits set; did you mean {network}? "
-                "Pass the network address, or request normalization explicitly."
+                "Pass the network address, or ask for normalization (normalize=True, "
+                "or --normalize on the command line)."
             )
             raise InvalidCIDR(message, details={"value": text, "network": str(network)})
     return network
