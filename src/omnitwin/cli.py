@@ -354,8 +354,8 @@ def _load_batfish(client: Client, args: argparse.Namespace, folder: Path) -> Non
     report = client.discovery.ingest("batfish", detected)
     print(
         f"  detected state of {args.detected}: {len(report.matched)} devices "
-        f"matched, {report.detected_links} links, {report.drift_opened} drift "
-        "events opened"
+        f"matched, {report.detected_links} neighbour entries (each end reports "
+        f"its links), {report.drift_opened} drift events opened"
     )
 
 
@@ -375,10 +375,13 @@ def _print_twin(client: Client) -> None:
         tuple(sorted([(link.a, link.port_a or ""), (link.b, link.port_b or "")]))
         for link in client.topology.links(kind="detected")
     }
+    # An intended link is one cabled path: two cables joined by a circuit
+    # count once, so the number can be below the imported cable count.
     print(
-        f"\nTwin: {len(devices)} devices at {len(sites)} sites, {len(links)} cables, "
+        f"\nTwin: {len(devices)} devices at {len(sites)} sites, "
+        f"{_plural(len(links), 'intended link')}, "
         f"{client.subnets.list().total} subnets"
-        + (f"; discovery reported {len(seen)} links" if seen else "")
+        + (f"; discovery reported {_plural(len(seen), 'link')}" if seen else "")
     )
     if roles:
         print("  roles: " + ", ".join(f"{role} {n}" for role, n in roles.most_common()))
@@ -435,10 +438,12 @@ def _print_blast_radius(client: Client, target: str, roots: list[str] | None) ->
         f"\nBlast radius of {_describe_target(client, target)}, measured against "
         f"{reference}:"
     )
+    names = ""
+    if radius.hostnames:
+        more = ", ..." if len(radius.hostnames) > 6 else ""
+        names = f" ({', '.join(radius.hostnames[:6])}{more})"
     print(
-        f"  cuts off {_plural(len(radius.hostnames), 'device')} "
-        f"({', '.join(radius.hostnames[:6])}"
-        f"{', ...' if len(radius.hostnames) > 6 else ''}), "
+        f"  cuts off {_plural(len(radius.hostnames), 'device')}{names}, "
         f"{_plural(len(radius.subnets), 'subnet')}, "
         f"{_plural(len(radius.vlans), 'VLAN')}, {_plural(len(radius.sites), 'site')}"
     )
