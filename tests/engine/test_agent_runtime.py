@@ -23,6 +23,7 @@ from _agentdata import load_agent_sample
 
 import omnitwin
 from omnitwin.engine.agent.runtime import AgentRuntime
+from omnitwin.engine.agent.summaries import summarize
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 from omnitwin.errors import Conflict, NotFound, ValidationError
@@ -567,3 +568,25 @@ async def replay_after(
     runtime: AgentRuntime, session: str, after_seq: int
 ) -> list[dict[str, Any]]:
     return [e async for e in runtime.events(ISSUER, session, after_seq=after_seq)]
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((3, 1, 0, 1), "3 devices, 1 subnet, 0 addresses and 1 site"),
+        ((1, 0, 1, 2), "1 device, 0 subnets, 1 address and 2 sites"),
+    ],
+)
+def test_blast_summary_counts_nouns(
+    counts: tuple[int, int, int, int], expected: str
+) -> None:
+    devices, subnets, addresses, sites = (list(range(n)) for n in counts)
+    result = {
+        "target": "leaf-01.nyc1",
+        "devices": devices,
+        "subnets": subnets,
+        "addresses": addresses,
+        "sites": sites,
+    }
+    summary = summarize("blast_radius", result)
+    assert summary == f"if leaf-01.nyc1 fails: {expected} lose their path"

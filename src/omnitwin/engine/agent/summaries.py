@@ -70,11 +70,19 @@ def _graph(r: dict[str, Any]) -> str:
     return f"{len(r['nodes'])} nodes and {len(r['edges'])} edges"
 
 
+def _count(items: list[Any], noun: str) -> str:
+    """Return the number of ``items`` with ``noun`` in the singular or plural."""
+    if len(items) == 1:
+        return f"1 {noun}"
+    suffix = "es" if noun.endswith("s") else "s"
+    return f"{len(items)} {noun}{suffix}"
+
+
 def _blast(r: dict[str, Any]) -> str:
     return (
-        f"if {r['target']} fails: {len(r['devices'])} devices, "
-        f"{len(r['subnets'])} subnets, {len(r['addresses'])} addresses and "
-        f"{len(r['sites'])} sites lose their path"
+        f"if {r['target']} fails: {_count(r['devices'], 'device')}, "
+        f"{_count(r['subnets'], 'subnet')}, {_count(r['addresses'], 'address')} and "
+        f"{_count(r['sites'], 'site')} lose their path"
     )
 
 
