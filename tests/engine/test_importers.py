@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _importdata import data_dir, data_files, read_bytes, read_json
 
-from omnitwin.engine.import_sources import guess_json_source, parse_source
+from omnitwin.engine.import_sources import SOURCES, guess_json_source, parse_source
 from omnitwin.engine.importers import (
     AddressRecord,
     CableRecord,
@@ -709,35 +709,45 @@ def test_data_dir_exists() -> None:
     assert data_dir().is_dir(), f"{data_dir()} is missing; set OMNITWIN_TEST_DATA"
 
 
-# One real export of each JSON shape, read under every other source.
+# Real exports of each JSON shape, read under every other source: a NetBox
+# dump, an Infoblox page, list of pages and ranges, and a BlueCat context.
 WRONG_SOURCE_FILES = {
-    "netbox": NETBOX,
-    "infoblox": f"{WAPI}/get_all_subnets_page_1.json",
+    NETBOX: "netbox",
+    f"{WAPI}/get_all_subnets_page_1.json": "infoblox",
+    f"{WAPI}/get_all_ipv4address_networks.json": "infoblox",
+    f"{WAPI}/get_all_ranges.json": "infoblox",
+    "bluecat/xsoar_bam91_query-ip_10.0.0.10_context.json": "bluecat",
 }
-
-
 WRONG_SOURCES = [
-    (source, detected)
-    for detected in WRONG_SOURCE_FILES
-    for source in ("netbox", "infoblox", "bluecat", "phpipam")
+    (name, source)
+    for name, detected in WRONG_SOURCE_FILES.items()
+    for source in SOURCES
     if source != detected
 ]
 
 
-@pytest.mark.parametrize(("source", "detected"), WRONG_SOURCES)
-def test_wrong_source_names_the_right_one(source: str, detected: str) -> None:
-    data = read_bytes(WRONG_SOURCE_FILES[detected])
-    with pytest.raises(ValidationError) as caught:
-        parse_source(source, data)
-    message = str(caught.value)
-    # The NetBox and BlueCat parsers reject a document of the wrong shape
-    # on their own, with a message about the shape they expect.
-    if source == "netbox":
-        assert "a NetBox dump is a JSON list" in message
-    elif source == "bluecat" and detected == "infoblox":
-        assert "neither a BlueCat.AddressManager.IP context" in message
-    else:
-        assert f"import it with source {detected!r}" in message
+@pytest.mark.parametrize(("name", "source"), WRONG_SOURCES)
+def test_wrong_source_names_the_right_one(name: str, source: str) -> None:
+    detected = WRONG_SOURCE_FILES[name]
+    with pytest.raises(ValidationError, match=f"import it with source '{detected}'"):
+        parse_source(source, read_bytes(name))
+
+
+@pytest.mark.parametrize("name", list(WRONG_SOURCE_FILES))
+def test_right_source_reads_its_file(name: str) -> None:
+    parsed = parse_source(WRONG_SOURCE_FILES[name], read_bytes(name))
+    assert parsed.result.records
+
+
+def test_json_as_csv_says_json() -> None:
+    with pytest.raises(ValidationError, match="the file is JSON, not a CSV"):
+        parse_source("csv", b'{"ips": ["10.220.0.1"]}')
+
+
+def test_phpipam_export_detected() -> None:
+    export = {"subnets": [{"id": "7", "subnet": "168427520", "mask": "16"}]}
+    with pytest.raises(ValidationError, match="import it with source 'phpipam'"):
+        parse_source("infoblox", json.dumps(export).encode())
 
 
 def test_guess_json_source_needs_most_objects() -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,64 +99,90 @@ def parse_source(source: str, data: bytes) -> Parsed:
     '10.0.0.0/24'
     """
     is_json = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{")
+    if source not in SOURCES:
+        message = f"unknown import source {source!r}; use one of {', '.join(SOURCES)}"
+        raise ValidationError(message, details={"source": source})
     if source == "csv":
+        if is_json:
+            _reject_json_as_csv(data)
         return _parse_csv(data)
-    if source == "netbox":
-        document = _load_json(data)
-        parsed = Parsed(
-            parse_netbox_dump(qualify_netbox_device_names(document)), "dump"
-        )
-        return _checked(source, document, parsed)
-    if source == "infoblox":
-        if is_json:
-            document = _load_json(data)
-            return _checked(
-                source, document, Parsed(parse_infoblox_wapi(document), "wapi")
-            )
-        return Parsed(parse_infoblox_csv(data), "csv")
-    if source == "bluecat":
-        if is_json:
-            document = _load_json(data)
-            return _checked(
-                source, document, Parsed(parse_bluecat_json(document), "json")
-            )
-        return Parsed(parse_bluecat_csv(data), "csv")
-    if source == "phpipam":
-        if is_json:
-            document = _load_json(data)
-            return _checked(
-                source, document, Parsed(_parse_phpipam_json(document), "api")
-            )
-        return Parsed(parse_phpipam_csv(data), "csv")
-    message = f"unknown import source {source!r}; use one of {', '.join(SOURCES)}"
-    raise ValidationError(message, details={"source": source})
+    if not is_json and source != "netbox":
+        csv_parsers = {
+            "infoblox": parse_infoblox_csv,
+            "bluecat": parse_bluecat_csv,
+            "phpipam": parse_phpipam_csv,
+        }
+        return Parsed(csv_parsers[source](data), "csv")
+    document = _load_json(data)
+    json_parsers: dict[str, tuple[Callable[[Any], ParseResult], str]] = {
+        "netbox": (
+            lambda doc: parse_netbox_dump(qualify_netbox_device_names(doc)),
+            "dump",
+        ),
+        "infoblox": (parse_infoblox_wapi, "wapi"),
+        "bluecat": (parse_bluecat_json, "json"),
+        "phpipam": (_parse_phpipam_json, "api"),
+    }
+    parser, layout = json_parsers[source]
+    try:
+        parsed = Parsed(parser(document), layout)
+    except ValidationError as exc:
+        # The parser rejected the document's shape; name the source whose
+        # shape it has, if any, rather than only the shape expected.
+        _reject_other_source(source, document, cause=exc)
+        raise
+    if not parsed.result.records:
+        _reject_other_source(source, document)
+    return parsed
 
 
 _SOURCE_NAMES = {
     "netbox": "a NetBox dumpdata export",
     "infoblox": "an Infoblox WAPI response",
-    "bluecat": "a BlueCat entity list",
-    "phpipam": "a phpIPAM API response",
+    "bluecat": "a BlueCat JSON export",
+    "phpipam": "a phpIPAM JSON export",
 }
 
 
-def _checked(source: str, document: Any, parsed: Parsed) -> Parsed:
-    """Return ``parsed``, unless it has no record and the file is another
-    source's export, which raises ValidationError naming that source.
+def _reject_other_source(
+    source: str, document: Any, *, cause: Exception | None = None
+) -> None:
+    """Raise ValidationError if ``document`` is another source's export.
 
+    Called when the chosen source read no record or rejected the document.
     Without this check a file imported under the wrong source ends as a
-    committed import with every row skipped or invalid.
+    committed import with every row skipped, or with the parser's complaint
+    about a shape the user never meant to give.
     """
-    if parsed.result.records:
-        return parsed
     detected = guess_json_source(document)
     if detected is None or detected == source:
-        return parsed
+        return
     message = (
         f"the file is {_SOURCE_NAMES[detected]}, not {_SOURCE_NAMES[source]}; "
         f"import it with source {detected!r}"
     )
-    raise ValidationError(message, details={"source": source, "detected": detected})
+    details = {"source": source, "detected": detected}
+    raise ValidationError(message, details=details) from cause
+
+
+def _reject_json_as_csv(data: bytes) -> None:
+    """Raise ValidationError for a JSON file given to the CSV source."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return
+    detected = guess_json_source(document)
+    if detected is not None:
+        message = (
+            f"the file is {_SOURCE_NAMES[detected]}, not a CSV; import it with "
+            f"source {detected!r}"
+        )
+    else:
+        message = (
+            "the file is JSON, not a CSV; the csv source reads a header line "
+            "such as cidr,status,purpose"
+        )
+    raise ValidationError(message, details={"source": "csv"})
 
 
 def _phpipam_marked(item: dict[str, Any]) -> bool:
@@ -167,7 +193,10 @@ def _phpipam_marked(item: dict[str, Any]) -> bool:
 
 _JSON_MARKS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "netbox": lambda item: "model" in item and "fields" in item,
-    "infoblox": lambda item: "/" in str(item.get("_ref", "")),
+    "infoblox": lambda item: (
+        "/" in str(item.get("_ref", ""))
+        or ("start_addr" in item and "end_addr" in item)
+    ),
     "bluecat": lambda item: "type" in item and "properties" in item,
     "phpipam": _phpipam_marked,
 }
@@ -176,32 +205,76 @@ _JSON_MARKS: dict[str, Callable[[dict[str, Any]], bool]] = {
 def guess_json_source(document: Any) -> str | None:
     """Return the import source whose JSON shape ``document`` has, if any.
 
-    Nine in ten objects must carry the source's marks: NetBox's ``model`` and
-    ``fields``, an Infoblox ``_ref`` such as ``network/...``, a BlueCat
-    ``type`` and ``properties``, or phpIPAM's ``subnet`` and ``mask`` or
-    ``ip`` and ``subnetId``.
+    The objects are those of the document, of its ``result`` or ``data``
+    member, and of every page when it is a list of pages. Nine in ten of them
+    must carry the source's marks: NetBox's ``model`` and ``fields``, an
+    Infoblox ``_ref`` such as ``network/...`` or a range's ``start_addr`` and
+    ``end_addr``, a BlueCat ``type`` and ``properties``, or phpIPAM's
+    ``subnet`` and ``mask`` or ``ip`` and ``subnetId``. A BlueCat
+    ``BlueCat.AddressManager.IP`` context and a phpIPAM export with
+    ``subnets`` or ``addresses`` lists are recognised by those keys.
 
     >>> guess_json_source([{"model": "dcim.site", "pk": 1, "fields": {}}])
     'netbox'
-    >>> guess_json_source({"result": [{"_ref": "network/x:10.0.0.0/8/default"}]})
+    >>> guess_json_source([{"result": [{"_ref": "network/x:10.0.0.0/8/default"}]}])
     'infoblox'
     >>> guess_json_source([{"cidr": "10.0.0.0/8"}]) is None
     True
     """
     if isinstance(document, dict):
-        document = document.get("result", document.get("data", [document]))
-    if isinstance(document, dict):
-        document = [document]
-    if not isinstance(document, list):
-        return None
-    objects = [item for item in document if isinstance(item, dict)]
+        if "BlueCat.AddressManager.IP" in document:
+            return "bluecat"
+        if isinstance(document.get("subnets"), list) or isinstance(
+            document.get("addresses"), list
+        ):
+            objects = [
+                item
+                for key in ("subnets", "addresses")
+                for item in document.get(key) or []
+                if isinstance(item, dict)
+            ]
+            return "phpipam" if objects and _share(objects, _phpipam_marked) else None
+    objects = list(_json_objects(document, depth=0))
     if not objects:
         return None
     for source, marked in _JSON_MARKS.items():
-        count = sum(1 for item in objects if marked(item))
-        if count * 10 >= len(objects) * 9:
+        if _share(objects, marked):
             return source
     return None
+
+
+def _share(
+    objects: list[dict[str, Any]], marked: Callable[[dict[str, Any]], bool]
+) -> bool:
+    count = sum(1 for item in objects if marked(item))
+    return count * 10 >= len(objects) * 9
+
+
+def _json_objects(document: Any, *, depth: int) -> Iterator[dict[str, Any]]:
+    """Yield the record objects of a document, its pages and their members."""
+    if depth > 3:
+        return
+    if isinstance(document, list):
+        for item in document:
+            nested = isinstance(item, list) or (
+                isinstance(item, dict) and _is_page(item)
+            )
+            if nested:
+                yield from _json_objects(item, depth=depth + 1)
+            elif isinstance(item, dict):
+                yield item
+    elif isinstance(document, dict):
+        if _is_page(document):
+            members = document.get("result", document.get("data"))
+            yield from _json_objects(
+                members if isinstance(members, list) else [members], depth=depth + 1
+            )
+        else:
+            yield document
+
+
+def _is_page(item: dict[str, Any]) -> bool:
+    return ("result" in item or "data" in item) and "_ref" not in item
 
 
 def _load_json(data: bytes) -> Any:

@@ -281,7 +281,12 @@ def _entities(document: Any) -> list[dict[str, Any]]:
         return [own, *ip.get("Parents", [])]
     if isinstance(document, list):
         flat = []
-        for entity in document:
+        for index, entity in enumerate(document, start=1):
+            if not isinstance(entity, dict):
+                raise ValidationError(
+                    f"entity {index} is a {type(entity).__name__}, not a JSON "
+                    "object; pass a list of BlueCat entities"
+                )
             item = dict(parse_properties(str(entity.get("properties") or "")))
             item.update(
                 Type=entity.get("type"), ID=entity.get("id"), Name=entity.get("name")
