@@ -287,7 +287,9 @@ def _entities(document: Any) -> list[dict[str, Any]]:
                     f"entity {index} is a {type(entity).__name__}, not a JSON "
                     "object; pass a list of BlueCat entities"
                 )
-            item = dict(parse_properties(str(entity.get("properties") or "")))
+            item: dict[str, Any] = dict(
+                parse_properties(str(entity.get("properties") or ""))
+            )
             item.update(
                 Type=entity.get("type"), ID=entity.get("id"), Name=entity.get("name")
             )
