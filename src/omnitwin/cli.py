@@ -457,6 +457,26 @@ def _print_blast_radius(client: Client, target: str, roots: list[str] | None) ->
         )
 
 
+def _tag_options(values: list[str]) -> dict[str, str]:
+    """Turn ``--tag KEY=VALUE`` options into a dict.
+
+    Raises
+    ------
+    ValidationError
+        If an option has no ``=`` or no key, or a key is given twice.
+    """
+    tags: dict[str, str] = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise ValidationError(f"invalid --tag {value!r}; write KEY=VALUE")
+        if key in tags:
+            raise ValidationError(f"--tag {key} is given twice; give each key once")
+        tags[key] = text.strip()
+    return tags
+
+
 def _plural(count: int, noun: str) -> str:
     """Return ``count`` with ``noun``, adding an s unless the count is one."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -617,7 +637,7 @@ def _cmd_subnets(args: argparse.Namespace) -> int:
         elif args.action == "get":
             _print_json(client.subnets.get(args.id))
         elif args.action == "create":
-            tags = dict(t.split("=", 1) for t in args.tag) if args.tag else None
+            tags = _tag_options(args.tag) if args.tag else None
             fields = {
                 "purpose": args.purpose,
                 "vrf": args.vrf,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -44,9 +45,10 @@ class NewDatabase:
     def __init__(self, db: str) -> None:
         path = Path(db).expanduser()
         self.paths: list[Path] = []
-        if db != ":memory:" and not path.exists():
+        # lexists: a symbolic link, even a dangling one, existed before.
+        if db != ":memory:" and not os.path.lexists(path):
             wal = path.with_name(path.name + ".wal")
-            self.paths = [path] if wal.exists() else [path, wal]
+            self.paths = [path] if os.path.lexists(wal) else [path, wal]
 
     def remove(self) -> None:
         """Delete the files. Call it only after the database is closed."""

@@ -322,3 +322,50 @@ def test_subnet_create_without_options(
     created = capsys.readouterr().out
     assert '"status": "allocated"' in created
     assert '"vrf": "global"' in created
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        (["noequals"], "invalid --tag 'noequals'; write KEY=VALUE"),
+        (["=x"], "invalid --tag '=x'; write KEY=VALUE"),
+        (["a=b", "a=c"], "--tag a is given twice"),
+    ],
+)
+def test_subnet_tag_options_checked(
+    tags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _new_database(tmp_path / "twin.duckdb")
+    options = [word for tag in tags for word in ("--tag", tag)]
+    assert main(["subnets", "create", "10.9.0.0/24", "--db", str(db), *options]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    with omnitwin.connect(f"local:{db}", read_only=True) as client:
+        assert client.subnets.list().total == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--rate-window-seconds", "nan"),
+        ("--rate-window-seconds", "inf"),
+        ("--shutdown-timeout", "-1"),
+        ("--rate-limit", "abc"),
+    ],
+)
+def test_serve_number_options_checked(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "serve.duckdb"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--db", str(db), option, value])
+    assert exit_info.value.code == 2
+    assert f"invalid number '{value}'" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_failed_import_keeps_symlink(tmp_path: Path) -> None:
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(tmp_path / "target.duckdb")
+    export = _not_utf8_export(tmp_path)
+    assert main(["import", "netbox", str(export), "--db", str(link)]) == 1
+    assert link.is_symlink()

@@ -755,3 +755,13 @@ def test_guess_json_source_needs_most_objects() -> None:
     other = {"cidr": "10.0.0.0/8"}
     assert guess_json_source([site] * 8 + [other] * 2) is None
     assert guess_json_source([site] * 9 + [other]) == "netbox"
+
+
+def test_unclosed_quote_names_line() -> None:
+    data = (
+        b'cidr,purpose\n10.0.0.0/24,ok\n10.0.1.0/24,"open\n'
+        + b"10.0.2.0/24,y\n" * 20_000
+    )
+    with pytest.raises(ValidationError, match="line 3 cannot be read as CSV") as caught:
+        parse_source("csv", data)
+    assert "quote that is not closed" in str(caught.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import math
 import socket
 import sys
 from typing import Any
@@ -22,9 +23,13 @@ MAX_PORT = 65535
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    message = f"invalid number {text!r}; give a whole number of 1 or more"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+        raise argparse.ArgumentTypeError(message)
     return value
 
 
@@ -40,9 +45,14 @@ def _port(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    message = f"invalid number {text!r}; give a positive number such as 60"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    # NaN and infinity parse as floats but break the rate limiter's sums.
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(message)
     return value
 
 

@@ -175,7 +175,21 @@ def iter_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True
     )
     end_of_previous = 0
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # The usual cause is a quote that never closes, which makes the
+            # rest of the file one value longer than the csv module allows.
+            message = (
+                f"line {end_of_previous + 1} cannot be read as CSV ({exc}); check "
+                "for a quote that is not closed, or shorten the value"
+            )
+            raise ValidationError(
+                message, details={"line": end_of_previous + 1}
+            ) from exc
         start = end_of_previous + 1
         end_of_previous = reader.line_num
         trimmed = [cell.strip() for cell in cells]
