@@ -324,3 +324,16 @@ def test_results_convert_to_pandas(shell: InteractiveShell) -> None:
     frame = run(shell, "devices").to_pandas()
     assert isinstance(frame, pd.DataFrame)
     assert str(frame["drift_score"].dtype) == "Float64"
+
+
+def test_terminal_text_shows_rows(shell: InteractiveShell) -> None:
+    cases = {
+        "devices --site nyc1 --limit 3": "devices site=nyc1 (3 rows)",
+        "help free": "free: usage: %omnitwin free",
+        "path leaf-01.nyc1 leaf-02.nyc1": "leaf-01.nyc1 → spine-0",
+        "audit --limit 2": "audit events (2 rows of ",
+    }
+    for line, expected in cases.items():
+        data, _ = shell.display_formatter.format(run(shell, line))
+        assert expected in data["text/plain"], line
+        assert not data["text/plain"].startswith("<"), line

@@ -96,6 +96,15 @@ class TableResult:
         table = _table_html(_display_frame(frame))
         return caption + table
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Terminal IPython shows this text; notebooks show the HTML table.
+        row_count = f"{len(self.records)} rows"
+        if self.total > len(self.records):
+            row_count += f" of {self.total}"
+        frame = self.to_pandas()
+        body = "No rows." if frame.empty else _table_text(_display_frame(frame))
+        printer.text(f"{self.title} ({row_count})\n{body}")
+
 
 class ValueResult:
     """A single record or mapping, shown as a two-column table."""
@@ -124,6 +133,13 @@ class ValueResult:
             for k, v in self.to_dict().items()
         )
         return _caption(self.title, "") + f"<table>{rows}</table>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        lines = [self.title] if self.title else []
+        for key, value in self.to_dict().items():
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
+            lines.append(f"{key}: {text}")
+        printer.text("\n".join(lines))
 
 
 class GraphResult:
@@ -194,6 +210,16 @@ class GraphResult:
         if self.records:
             parts.append(_table_html(_display_frame(self.to_pandas())))
         return "".join(parts)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        nodes, edges = len(self.graph.nodes), len(self.graph.edges)
+        lines = [f"{self.title} ({nodes} nodes, {edges} edges)"]
+        if self.summary:
+            lines.append(self.summary)
+        if self.records:
+            lines.append(_table_text(_display_frame(self.to_pandas())))
+        lines.append("Call .widget() in a notebook, or .to_networkx(), for the graph.")
+        printer.text("\n".join(lines))
 
 
 def path_result(client: Any, found: TopologyPath, *, max_elements: int) -> GraphResult:
@@ -272,6 +298,15 @@ def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Drop bulky nested columns so that the table stays readable."""
     bulky = [c for c in ("twin_state", "detected_state", "changes") if c in frame]
     return frame.drop(columns=bulky)
+
+
+def _table_text(frame: pd.DataFrame) -> str:
+    """Return the frame as plain text, at most as many rows as the HTML table."""
+    shown = frame.head(_MAX_HTML_ROWS)
+    text: str = shown.to_string(index=False, na_rep="", max_colwidth=40)
+    if len(frame) > len(shown):
+        text += f"\n... {len(frame) - len(shown)} more rows; use .to_pandas()"
+    return text
 
 
 def _table_html(frame: pd.DataFrame) -> str:
