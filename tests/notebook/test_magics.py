@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -15,7 +16,12 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import start_ipython
 
 from omnitwin.notebook.agent_view import AgentRun
-from omnitwin.notebook.magics import SUBCOMMANDS, parse_line, split_line
+from omnitwin.notebook.magics import (
+    SUBCOMMANDS,
+    OmniTwinMagics,
+    parse_line,
+    split_line,
+)
 from omnitwin.notebook.results import GraphResult, TableResult, ValueResult
 
 
@@ -337,3 +343,13 @@ def test_terminal_text_shows_rows(shell: InteractiveShell) -> None:
         data, _ = shell.display_formatter.format(run(shell, line))
         assert expected in data["text/plain"], line
         assert not data["text/plain"].startswith("<"), line
+
+
+def test_connect_new_file_says_so(tmp_path: Path) -> None:
+    magics = OmniTwinMagics(None)
+    created = magics.connect(str(tmp_path / "typo.duckdb")).to_dict()
+    magics.client.close()
+    opened = magics.connect(str(tmp_path / "typo.duckdb")).to_dict()
+    magics.client.close()
+    assert "did not exist, so this is a new, empty twin" in created["note"]
+    assert "note" not in opened

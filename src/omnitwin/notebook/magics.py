@@ -21,6 +21,7 @@ import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -573,6 +574,13 @@ class OmniTwinMagics(Magics):
         options: dict[str, Any] = {"read_only": read_only}
         if api_key:
             options["api_key"] = api_key
+        local = resolved.removeprefix("local:") if resolved else ""
+        new_file = (
+            resolved is not None
+            and resolved.startswith("local:")
+            and local != ":memory:"
+            and not Path(local).expanduser().exists()
+        )
         self.client = omnitwin.connect(resolved, **options)
         loaded = load_sample_twin(self.client, sites=sites) if sample else None
         summary = {
@@ -582,6 +590,12 @@ class OmniTwinMagics(Magics):
         }
         if loaded is not None:
             summary["sample"] = loaded
+        if new_file:
+            # A mistyped path would otherwise look like an empty twin.
+            summary["note"] = (
+                f"{local} did not exist, so this is a new, empty twin; check the "
+                "path if you meant an existing database"
+            )
         result = ValueResult(summary, title="connected")
         result.client = self.client  # type: ignore[attr-defined]
         return result
