@@ -123,6 +123,9 @@ class JobRunner:
             max_workers=workers, thread_name_prefix="omnitwin-job"
         )
         self._changed = threading.Condition()
+        # Counts job updates, so that a watcher that read a job just before an
+        # update does not sleep through that update's notification.
+        self._updates = 0
 
     def submit(
         self,
@@ -236,6 +239,7 @@ class JobRunner:
                 f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", [*params, job_id]
             )
         with self._changed:
+            self._updates += 1
             self._changed.notify_all()
 
     def get(self, ctx: Context, job_id: str) -> Job:
@@ -262,6 +266,8 @@ class JobRunner:
         timer.start()
         try:
             while True:
+                with self._changed:
+                    seen = self._updates
                 job = self.get(ctx, job_id)
                 if job != last:
                     yield job
@@ -272,10 +278,14 @@ class JobRunner:
                     raise TimeoutError(
                         f"job {job_id} still {job.status} after {timeout} s"
                     )
-                with self._changed:
-                    self._changed.wait(0.2)
+                self._wait_for_update(seen, 0.2)
         finally:
             timer.cancel()
+
+    def _wait_for_update(self, seen: int, timeout: float) -> None:
+        """Sleep until a job update after the ``seen``-th, or ``timeout`` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._updates != seen, timeout)
 
     def wait(self, ctx: Context, job_id: str, *, timeout: float = 600.0) -> Job:
         """Block until the job finishes or waits for review; return it."""
