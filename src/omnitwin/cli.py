@@ -648,13 +648,15 @@ def _cmd_subnets(args: argparse.Namespace) -> int:
             }
             # Options not given keep the engine's defaults (status allocated,
             # VRF global) instead of being sent as None.
-            given = {name: value for name, value in fields.items() if value is not None}
+            chosen = {
+                name: value for name, value in fields.items() if value is not None
+            }
             _print_json(
                 client.subnets.create(
                     args.cidr,
                     is_container=args.container,
                     normalize=args.normalize,
-                    **given,
+                    **chosen,
                 )
             )
         elif args.action == "free":

@@ -302,10 +302,10 @@ def _display_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _table_text(frame: pd.DataFrame) -> str:
     """Return the frame as plain text, at most as many rows as the HTML table."""
-    shown = frame.head(_MAX_HTML_ROWS)
-    text: str = shown.to_string(index=False, na_rep="", max_colwidth=40)
-    if len(frame) > len(shown):
-        text += f"\n... {len(frame) - len(shown)} more rows; use .to_pandas()"
+    head = frame.head(_MAX_HTML_ROWS)
+    text: str = head.to_string(index=False, na_rep="", max_colwidth=40)
+    if len(frame) > len(head):
+        text += f"\n... {len(frame) - len(head)} more rows; use .to_pandas()"
     return text
 
 
