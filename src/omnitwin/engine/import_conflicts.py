@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -57,6 +56,7 @@ __all__ = [
     "detect_conflicts",
     "stage_subnets",
     "staged_subnet_conflicts",
+    "write_stage_table",
 ]
 
 #: Allowed resolutions per conflict kind; the first one is the suggestion.
@@ -188,27 +188,43 @@ def stage_subnets(
 ) -> int:
     """Write the subnet items of a plan into the temporary table ``stage``.
 
-    The table has the columns of
-    :data:`omnitwin.engine.import_fast.STAGE_COLUMNS` and the records' other
-    fields. ``idx`` is the item's index. Return the number of rows written.
+    ``idx`` is the item's index. Return the number of rows written.
     """
     subnets = [item for item in items if item.kind == "subnet"]
-    records: list[SubnetRecord] = [item.record for item in subnets]
+    write_stage_table(
+        conn,
+        stage,
+        [item.index for item in subnets],
+        [item.line for item in subnets],
+        [item.record for item in subnets],
+    )
+    return len(subnets)
+
+
+def write_stage_table(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    indexes: Sequence[int],
+    lines: Sequence[int],
+    records: Sequence[SubnetRecord],
+) -> None:
+    """Create the temporary table ``table`` of subnet ``records``.
+
+    Its columns are those the conflict queries read:
+    ``idx, line, vrf, version, first, last, plen, container, cidr, owner``.
+    """
     networks = [ipaddress.ip_network(r.cidr) for r in records]
     conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT "
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
         "unnest(?::BIGINT[]) AS idx, unnest(?::BIGINT[]) AS line, "
         "unnest(?::VARCHAR[]) AS vrf, unnest(?::TINYINT[]) AS version, "
         'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "first", '
         'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "last", '
         "unnest(?::SMALLINT[]) AS plen, unnest(?::BOOLEAN[]) AS container, "
-        "unnest(?::VARCHAR[]) AS cidr, unnest(?::VARCHAR[]) AS status, "
-        "unnest(?::VARCHAR[]) AS purpose, unnest(?::VARCHAR[]) AS owner, "
-        "unnest(?::INTEGER[]) AS vlan, unnest(?::VARCHAR[]) AS tags, "
-        "unnest(?::VARCHAR[]) AS parent",
+        "unnest(?::VARCHAR[]) AS cidr, unnest(?::VARCHAR[]) AS owner",
         [
-            [item.index for item in subnets],
-            [item.line for item in subnets],
+            list(indexes),
+            list(lines),
             [r.vrf for r in records],
             [n.version for n in networks],
             [str(int(n.network_address)) for n in networks],
@@ -216,15 +232,9 @@ def stage_subnets(
             [n.prefixlen for n in networks],
             [r.is_container for r in records],
             [r.cidr for r in records],
-            [r.status for r in records],
-            [r.purpose for r in records],
             [r.owner for r in records],
-            [r.vlan_id for r in records],
-            [json.dumps(r.tags, sort_keys=True) for r in records],
-            [r.parent_cidr for r in records],
         ],
     )
-    return len(subnets)
 
 
 # Store duplicates: the same interval in the same VRF.

@@ -13,7 +13,6 @@ and the caller uses the parser for all of it.
 
 from __future__ import annotations
 
-import ipaddress
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from omnitwin.engine.import_conflicts import (
     PlanItem,
     apply_resolutions,
     staged_subnet_conflicts,
+    write_stage_table,
 )
 from omnitwin.engine.importers import ParseResult, SubnetRecord, parse_generic_csv
 from omnitwin.engine.importers.csvutil import decode_csv, detect_delimiter
@@ -309,35 +309,15 @@ def _create_stage(
     conn: duckdb.DuckDBPyConnection, stage: str, records: Sequence[SubnetRecord]
 ) -> None:
     """Create the view ``stage`` over the fast rows and the parsed ``records``."""
-    networks = [ipaddress.ip_network(r.cidr) for r in records]
-    conn.execute(
-        f"CREATE OR REPLACE TEMP TABLE {stage}_parsed AS SELECT "
-        "unnest(?::BIGINT[]) AS idx, unnest(?::VARCHAR[]) AS vrf, "
-        "unnest(?::TINYINT[]) AS version, "
-        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "first", '
-        'CAST(unnest(?::VARCHAR[]) AS UHUGEINT) AS "last", '
-        "unnest(?::SMALLINT[]) AS plen, unnest(?::BOOLEAN[]) AS container, "
-        "unnest(?::VARCHAR[]) AS cidr, unnest(?::VARCHAR[]) AS owner",
-        [
-            [r.line for r in records],
-            [r.vrf for r in records],
-            [n.version for n in networks],
-            [str(int(n.network_address)) for n in networks],
-            [str(int(n.broadcast_address)) for n in networks],
-            [n.prefixlen for n in networks],
-            [r.is_container for r in records],
-            [r.cidr for r in records],
-            [r.owner for r in records],
-        ],
-    )
-    # Each row contains one network, so ``line`` is ``idx``.
+    # Each row contains one network, so ``idx`` is its ``line``.
+    lines = [r.line for r in records]
+    write_stage_table(conn, f"{stage}_parsed", lines, lines, records)
     conn.execute(
         f"CREATE OR REPLACE TEMP VIEW {stage} AS "
         "SELECT (rowid + 2)::BIGINT AS idx, (rowid + 2)::BIGINT AS line, vrf, "
         '4::TINYINT AS version, "first", "last", plen, container, cidr, owner '
         f"FROM {stage}_rows WHERE ok UNION ALL "
-        'SELECT idx, idx AS line, vrf, version, "first", "last", plen, container, '
-        f"cidr, owner FROM {stage}_parsed"
+        f"SELECT {STAGE_COLUMNS} FROM {stage}_parsed"
     )
 
 
