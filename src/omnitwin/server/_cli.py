@@ -8,7 +8,8 @@ import logging
 import math
 import socket
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from omnitwin.errors import ValidationError
 from omnitwin.server._keys_cli import DEFAULT_DB, add_keys_command, local_actor
@@ -21,39 +22,38 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_PORT = 65535
 
+_N = TypeVar("_N", int, float)
+
+
+def _number(
+    text: str, parse: Callable[[str], _N], valid: Callable[[_N], bool], message: str
+) -> _N:
+    """Parse an option value with ``parse``; raise ``message`` unless ``valid``."""
+    try:
+        value = parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not valid(value):
+        raise argparse.ArgumentTypeError(message)
+    return value
+
 
 def _positive_int(text: str) -> int:
     message = f"invalid number {text!r}; give a whole number of 1 or more"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(message)
-    return value
+    return _number(text, int, lambda value: value >= 1, message)
 
 
 def _port(text: str) -> int:
     message = f"invalid port {text}; give 1 to {MAX_PORT}, or 0 to pick a free port"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
-    if not 0 <= value <= MAX_PORT:
-        raise argparse.ArgumentTypeError(message)
-    return value
+    return _number(text, int, lambda value: 0 <= value <= MAX_PORT, message)
 
 
 def _positive_float(text: str) -> float:
     message = f"invalid number {text!r}; give a positive number such as 60"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(message) from None
     # NaN and infinity parse as floats but break the rate limiter's sums.
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(message)
-    return value
+    return _number(
+        text, float, lambda value: math.isfinite(value) and value > 0, message
+    )
 
 
 def _ensure_sandbox_key(db: str) -> None:
