@@ -233,3 +233,13 @@ def test_report_rewrites_its_own_html(report: Path, database: Path) -> None:
         report.read_text(encoding="utf-8")
     )
     assert not list(report.parent.glob(".*.partial"))
+
+
+def test_out_database_with_home_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    database = tmp_path / "twin.duckdb"
+    omnitwin.connect(f"local:{database}").close()
+    with pytest.raises(ValueError, match="is the database the report reads"):
+        render_report("blast-radius", "x", database, db="~/twin.duckdb")

@@ -225,7 +225,8 @@ def _check_out(out: Path, db: str | None) -> None:
         )
     if not out.exists():
         return
-    if db is not None and Path(db).expanduser().exists() and out.samefile(db):
+    database = Path(db).expanduser() if db is not None else None
+    if database is not None and database.exists() and out.samefile(database):
         raise ValueError(
             f"--out {out} is the database the report reads; give another file name"
         )
