@@ -698,24 +698,26 @@ class ImportService:
     ) -> None:
         with self._live_lock:
             current = self._live.get(import_id)
-            if current is None:
-                base = ImportJob(import_id, "", status, actor=ctx.actor)
-                meta = self.store.fetchone(
-                    "SELECT source, filename, dry_run, created_at FROM import_jobs "
-                    "WHERE id = ?",
-                    [import_id],
+        if current is None:
+            # Read the store before taking the private lock: commits call this
+            # while they hold the store's lock, so the reverse order deadlocks.
+            current = ImportJob(import_id, "", status, actor=ctx.actor)
+            meta = self.store.fetchone(
+                "SELECT source, filename, dry_run, created_at FROM import_jobs "
+                "WHERE id = ?",
+                [import_id],
+            )
+            if meta is not None:
+                current = replace(
+                    current,
+                    source=meta[0],
+                    filename=meta[1],
+                    dry_run=bool(meta[2]),
+                    created_at=meta[3],
                 )
-                if meta is not None:
-                    base = replace(
-                        base,
-                        source=meta[0],
-                        filename=meta[1],
-                        dry_run=bool(meta[2]),
-                        created_at=meta[3],
-                    )
-                current = base
+        with self._live_lock:
             self._live[import_id] = replace(
-                current,
+                self._live.get(import_id, current),
                 status=status,
                 processed=processed,
                 total=total,

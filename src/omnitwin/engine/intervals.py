@@ -10,7 +10,6 @@ file, and that process owns the index.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,7 +38,11 @@ class IntervalIndex:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._lock = threading.RLock()
+        # The store's own lock, not one of the index's: the index reads the
+        # store while it holds its lock, and commits update the index while
+        # they hold the store's lock. Two locks taken in those two orders
+        # deadlock a free-block search against a concurrent allocation.
+        self._lock = store.lock
         self._firsts: dict[_Key, Array] = {}
         self._lasts: dict[_Key, Array] = {}
         self._vrfs: dict[str, set[str]] = {}
