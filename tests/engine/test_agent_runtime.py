@@ -10,8 +10,10 @@ documented chat-completions shape (``choices[0].message.tool_calls``,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,7 @@ import pytest
 from _agentdata import load_agent_sample
 
 import omnitwin
+from omnitwin.client._agents import _private_loop
 from omnitwin.engine.agent.runtime import AgentRuntime
 from omnitwin.engine.agent.summaries import summarize
 from omnitwin.engine.context import Context
@@ -362,6 +365,31 @@ def test_sync_client_early_break(client: omnitwin.Client) -> None:
         session = event.session
         break
     assert client.agents.session(session).status == "failed"
+
+
+def test_sync_stream_closed_on_its_loop_thread(client: omnitwin.Client) -> None:
+    # The garbage collector may close an abandoned stream on any thread,
+    # the private event loop's own among them.
+    events = client.agents.command("show device core-01")
+    session = next(events).session
+    loop = _private_loop()
+    closed: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+    def close_there() -> None:
+        events.close()
+        closed.set_result(True)
+
+    loop.call_soon_threadsafe(close_there)
+    assert closed.result(timeout=10)
+    # The loop still runs: the close it scheduled ends the command.
+    deadline = time.monotonic() + 10
+    while client.agents.session(session).status == "running":
+        assert time.monotonic() < deadline, "the closed command never ended"
+        time.sleep(0.05)
+    assert client.agents.session(session).status == "failed"
+    assert list(client.agents.command("show device core-01"))[-1].type == (
+        "final_result"
+    )
 
 
 def test_async_client_streams(db: Path) -> None:

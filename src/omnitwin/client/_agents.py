@@ -85,11 +85,12 @@ def _result_of(terminal: StreamEvent) -> Any:
 
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
 
 
 def _private_loop() -> asyncio.AbstractEventLoop:
     """Return the event loop thread that sync clients drive async streams on."""
-    global _loop
+    global _loop, _loop_thread
     with _loop_lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
@@ -97,7 +98,7 @@ def _private_loop() -> asyncio.AbstractEventLoop:
                 target=loop.run_forever, name="omnitwin-agent-loop", daemon=True
             )
             thread.start()
-            _loop = loop
+            _loop, _loop_thread = loop, thread
         return _loop
 
 
@@ -123,7 +124,12 @@ def _drive(stream: AsyncIterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
                 return
             yield item
     finally:
-        asyncio.run_coroutine_threadsafe(_close(stream), loop).result()
+        closing = asyncio.run_coroutine_threadsafe(_close(stream), loop)
+        if threading.current_thread() is not _loop_thread:
+            closing.result()
+        # On the loop's own thread (the garbage collector may close an
+        # abandoned stream there), waiting would block the loop forever.
+        # The loop runs the close once this returns.
 
 
 class Agents:
