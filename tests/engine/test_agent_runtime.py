@@ -339,6 +339,12 @@ def test_sync_client_inside_running_loop(client: omnitwin.Client) -> None:
     assert events[-1].type == "final_result"
 
 
+def test_blast_summary_names_target_host(client: omnitwin.Client) -> None:
+    result = client.agents.command("what breaks if leaf-03 fails", stream=False)
+    assert result["result"]["target"].startswith("dv_")
+    assert result["summary"].startswith("if leaf-03.nyc1 fails: ")
+
+
 def test_sync_client_final_result(client: omnitwin.Client) -> None:
     result = client.agents.command(ALLOCATE, stream=False)
     assert result["result"]["cidr"] == "10.1.128.0/24"

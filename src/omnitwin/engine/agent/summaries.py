@@ -78,9 +78,18 @@ def _count(items: list[Any], noun: str) -> str:
     return f"{len(items)} {noun}{suffix}"
 
 
+def _target_name(r: dict[str, Any]) -> str:
+    """Return the hostname of a device target, else the target's id."""
+    target = r["target"]
+    devices, hostnames = r.get("devices") or [], r.get("hostnames") or []
+    if target in devices and len(hostnames) == len(devices):
+        return str(hostnames[devices.index(target)])
+    return str(target)
+
+
 def _blast(r: dict[str, Any]) -> str:
     return (
-        f"if {r['target']} fails: {_count(r['devices'], 'device')}, "
+        f"if {_target_name(r)} fails: {_count(r['devices'], 'device')}, "
         f"{_count(r['subnets'], 'subnet')}, {_count(r['addresses'], 'address')} and "
         f"{_count(r['sites'], 'site')} lose their path"
     )
