@@ -29,7 +29,7 @@ from omnitwin.engine.agent.runtime import AgentRuntime
 from omnitwin.engine.agent.summaries import summarize
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
-from omnitwin.errors import Conflict, NotFound, ValidationError
+from omnitwin.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from omnitwin.models import StreamEvent
 
 ALLOCATE = "Allocate a /24 for the payments service in us-east"
@@ -165,6 +165,25 @@ def test_closed_stream_still_replays(engine: Engine) -> None:
     assert stored.status == "failed"
     assert events[0] == first
     assert events[-1]["type"] == "error"
+
+
+def test_failed_start_leaves_session_followable(db: Path) -> None:
+    writer = Engine(db)
+    first = run(collect(writer.agents, "show device core-01"))
+    writer.close()
+    session = first[0]["session"]
+    reader = Engine(db, read_only=True)
+    try:
+        with pytest.raises(PermissionDenied):
+            run(collect(reader.agents, "show device core-01", session_id=session))
+
+        async def follow() -> list[dict[str, Any]]:
+            return await asyncio.wait_for(replay(reader.agents, session), 10)
+
+        # The failed start left no live command behind to wait for.
+        assert run(follow()) == first
+    finally:
+        reader.close()
 
 
 def test_unknown_session_rejected(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,6 +120,27 @@ def test_session_listed_and_fetched(http: httpx.Client, key: Key) -> None:
     assert fetched["actor"] == f"key:{key.id}"
     assert fetched["status"] == "completed"
     assert fetched["telemetry"]["tool_calls"] == 1
+
+
+def test_disconnected_stream_ends_session(http: httpx.Client) -> None:
+    body = {"command": SEARCH}
+    with http.stream("POST", "/agents/command", json=body, headers=SSE) as stream:
+        first = next(line for line in stream.iter_lines() if line)
+    session = json.loads(first.removeprefix("data: "))["session"]
+    # The server stores an error event and ends the session once it sees the
+    # client go; it used to leave the session running until a restart.
+    deadline = time.monotonic() + 20
+    status = http.get(f"/agents/sessions/{session}").json()["status"]
+    while status == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        status = http.get(f"/agents/sessions/{session}").json()["status"]
+    assert status == "failed"
+    replayed = sse_events(http.get(f"/agents/sessions/{session}/events", headers=SSE))
+    assert replayed[-1]["type"] == "error"
+    again = http.post(
+        "/agents/command", json={**body, "session_id": session}, headers=SSE
+    )
+    assert sse_events(again)[-1]["type"] == "final_result"
 
 
 def test_unknown_session_is_404(http: httpx.Client) -> None:

@@ -116,6 +116,8 @@ class AgentRuntime:
         self.llm_key = llm_key
         self._live: dict[str, ev.LiveBuffer] = {}
         self._lock = threading.Lock()
+        # Tasks that end commands; the loop keeps only weak references.
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- reading sessions ------------------------------------------------------
 
@@ -248,7 +250,15 @@ class AgentRuntime:
         session_id: str | None,
         model: str | None,
     ) -> AsyncIterator[dict[str, Any]]:
-        turn = await asyncio.to_thread(self._begin, ctx, text, session_id, model)
+        begin = asyncio.ensure_future(
+            asyncio.to_thread(self._begin, ctx, text, session_id, model)
+        )
+        try:
+            turn = await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            # _begin goes on in its thread and opens the session: end it there.
+            begin.add_done_callback(self._end_abandoned)
+            raise
         status = "failed"
         ended = False
         try:
@@ -275,38 +285,65 @@ class AgentRuntime:
             ended = True
             yield await self._emit(turn, ev.ERROR, _error_body(error))
         finally:
+            # One task for all closing steps: Starlette cancels a disconnected
+            # stream again at each await, which would skip a second step.
+            await asyncio.shield(self._start_closing(turn, status, ended))
+
+    def _start_closing(
+        self, turn: _Turn, status: str, ended: bool
+    ) -> asyncio.Task[None]:
+        """Start the task that ends a command, and keep it until it is done."""
+        task = asyncio.ensure_future(self._close_turn(turn, status, ended))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return task
+
+    async def _close_turn(self, turn: _Turn, status: str, ended: bool) -> None:
+        try:
             if not ended:
                 # The consumer stopped early: store an error event so that a
                 # replay of this command still ends with a terminal event.
                 stopped = ServerError(
                     "the stream was closed before the command finished"
                 )
-                await asyncio.shield(self._emit(turn, ev.ERROR, _error_body(stopped)))
-            await asyncio.shield(asyncio.to_thread(self._finish, turn, status))
+                await self._emit(turn, ev.ERROR, _error_body(stopped))
+        finally:
+            await asyncio.to_thread(self._finish, turn, status)
+
+    def _end_abandoned(self, begin: asyncio.Future[_Turn]) -> None:
+        """End the session of a command cancelled while it was starting."""
+        if not begin.cancelled() and begin.exception() is None:
+            self._start_closing(begin.result(), "failed", False)
 
     def _begin(
         self, ctx: Context, text: str, session_id: str | None, model: str | None
     ) -> _Turn:
         now = self.clock()
         buffer = ev.LiveBuffer()
-        if session_id is None:
-            session_id = new_id("sess")
+        continued = session_id is not None
+        session_id = session_id or new_id("sess")
+        with self._lock:
+            if session_id in self._live:
+                message = f"agent session {session_id} is running a command"
+                raise Conflict(message, details={"id": session_id})
+            self._live[session_id] = buffer
+        try:
+            if continued:
+                session = self.store.get(ctx, session_id, now)
+                self.store.resume(ctx, session_id, text, now)
+                telemetry, seq = session.telemetry, session.events
+                number = session.turns + 1
+                if model:
+                    telemetry = replace(telemetry, model=model)
+            else:
+                self.store.create(ctx, session_id, text, model, now)
+                telemetry, seq, number = Telemetry(model=model), 0, 1
+        except BaseException:
+            # Followers of the session would otherwise wait for it forever.
+            buffer.finish()
             with self._lock:
-                self._live[session_id] = buffer
-            self.store.create(ctx, session_id, text, model, now)
-            telemetry, seq, number = Telemetry(model=model), 0, 1
-        else:
-            with self._lock:
-                if session_id in self._live:
-                    message = f"agent session {session_id} is running a command"
-                    raise Conflict(message, details={"id": session_id})
-                self._live[session_id] = buffer
-            session = self.store.get(ctx, session_id, now)
-            self.store.resume(ctx, session_id, text, now)
-            telemetry, seq = session.telemetry, session.events
-            number = session.turns + 1
-            if model:
-                telemetry = replace(telemetry, model=model)
+                self._live.pop(session_id, None)
+            raise
         logger.info("agent session %s command %d by %s", session_id, number, ctx.actor)
         intent = f"agent:{session_id}: {text}"
         tool_ctx = Context(workspace=ctx.workspace, actor=ctx.actor, intent=intent)
