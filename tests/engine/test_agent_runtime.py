@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -415,6 +417,58 @@ def test_sync_stream_closed_on_its_loop_thread(client: omnitwin.Client) -> None:
     assert list(client.agents.command("show device core-01"))[-1].type == (
         "final_result"
     )
+
+
+def test_sync_stream_closed_under_store_lock(client: omnitwin.Client) -> None:
+    # The garbage collector may close a stream on a thread that holds the
+    # store's lock, which the close itself needs to store its error event.
+    events = client.agents.command("show device core-01")
+    session = next(events).session
+    store = client.backend.engine.store  # type: ignore[attr-defined]
+    with store.transaction():
+        events.close()
+    deadline = time.monotonic() + 10
+    while client.agents.session(session).status == "running":
+        assert time.monotonic() < deadline, "the closed command never ended"
+        time.sleep(0.05)
+    assert client.agents.session(session).status == "failed"
+
+
+def test_sync_stream_after_loop_thread_stops(client: omnitwin.Client) -> None:
+    # A forked child inherits the private loop without the thread that ran it.
+    loop = _private_loop()
+    loop.call_soon_threadsafe(loop.stop)
+    threads = [t for t in threading.enumerate() if t.name == "omnitwin-agent-loop"]
+    for thread in threads:
+        thread.join(10)
+    results: list[StreamEvent] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(client.agents.command("show device core-01")),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "the stream waited for a loop that does not run"
+    assert results[-1].type == "final_result"
+
+
+def test_exit_with_open_sync_stream(tmp_path: Path) -> None:
+    script = (
+        "import omnitwin\n"
+        "client = omnitwin.Client('local::memory:')\n"
+        "client.subnets.create('10.0.0.0/16', is_container=True)\n"
+        "events = client.agents.command('free /24 in 10.0.0.0/16')\n"
+        "print(next(events).type, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "agent_status"
 
 
 def test_async_client_streams(db: Path) -> None:

@@ -11,6 +11,8 @@ Jupyter, whose own loop is already running.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, Literal, Protocol, overload
@@ -83,6 +85,14 @@ def _result_of(terminal: StreamEvent) -> Any:
 
 # --- the private event loop of the sync client --------------------------------
 
+logger = logging.getLogger(__name__)
+
+# How long closing a sync stream waits for the private loop. The close goes
+# on after the wait, and a caller that holds a lock the close needs (the
+# garbage collector may close a stream on any thread) stops waiting and so
+# lets it finish.
+_CLOSE_WAIT_SECONDS = 5.0
+
 _loop_lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_thread: threading.Thread | None = None
@@ -92,7 +102,9 @@ def _private_loop() -> asyncio.AbstractEventLoop:
     """Return the event loop thread that sync clients drive async streams on."""
     global _loop, _loop_thread
     with _loop_lock:
-        if _loop is None or _loop.is_closed():
+        running = _loop_thread is not None and _loop_thread.is_alive()
+        if _loop is None or _loop.is_closed() or not running:
+            # A forked child inherits the loop but not its thread.
             loop = asyncio.new_event_loop()
             thread = threading.Thread(
                 target=loop.run_forever, name="omnitwin-agent-loop", daemon=True
@@ -125,11 +137,17 @@ def _drive(stream: AsyncIterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield item
     finally:
         closing = asyncio.run_coroutine_threadsafe(_close(stream), loop)
-        if threading.current_thread() is not _loop_thread:
-            closing.result()
-        # On the loop's own thread (the garbage collector may close an
-        # abandoned stream there), waiting would block the loop forever.
-        # The loop runs the close once this returns.
+        # On the loop's own thread, waiting would block the loop forever, and
+        # at interpreter exit the loop no longer runs.
+        if threading.current_thread() is not _loop_thread and not sys.is_finalizing():
+            try:
+                closing.result(timeout=_CLOSE_WAIT_SECONDS)
+            except TimeoutError:
+                logger.warning(
+                    "closing an agent stream timed out after %s s, so it "
+                    "finishes in the background",
+                    _CLOSE_WAIT_SECONDS,
+                )
 
 
 class Agents:
