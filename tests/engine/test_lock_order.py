@@ -1,4 +1,4 @@
-"""Engine caches and the store's lock, taken from two threads at once.
+"""Engine caches beside transactions: lock order and rolled-back rows.
 
 Each test holds a transaction open on one thread while another thread reads
 a cold cache that must load from the store. When the transaction commits,
@@ -7,6 +7,9 @@ while it reads the store, deadlocks here: the reader holds the cache's lock
 and waits for the store's, and the commit holds the store's and waits for
 the cache's. The old interval index hung in this order on a free-block
 search beside an allocation.
+
+The last tests fill the interval index inside a transaction, whose
+uncommitted rows it then contains, and end the transaction both ways.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 
 CTX = Context(actor="user:test")
-# Long enough for the reader to reach the store's lock while the writer
-# holds it; the test passes either way once the lock order is right.
+# Long enough for the reader to reach the store's lock while the writer has
+# it. Once the lock order is right, the test passes with any value.
 HOLD_SECONDS = 0.3
 JOIN_SECONDS = 20.0
 
@@ -33,15 +36,15 @@ JOIN_SECONDS = 20.0
 def engine(tmp_path: Path) -> Iterator[Engine]:
     eng = Engine(tmp_path / "twin.duckdb")
     yield eng
-    # After a deadlock a stuck thread holds the store's lock for good; closing
-    # would wait for it too and hang the run instead of failing this test.
+    # After a deadlock, a stuck thread keeps the store's lock for good. Closing
+    # would wait for it too, so the run would hang instead of failing.
     if eng.store.lock.acquire(timeout=JOIN_SECONDS):
         eng.store.lock.release()
         eng.close()
 
 
 def _race(write: Callable[[], None], read: Callable[[], Any]) -> Any:
-    """Run ``write`` and ``read`` on two threads; return what ``read`` returned."""
+    """Run ``write`` and ``read`` on two threads and return the result of ``read``."""
     results: dict[str, Any] = {}
 
     def run(name: str, function: Callable[[], Any]) -> None:
@@ -112,3 +115,38 @@ def test_import_progress_beside_commit_does_not_deadlock(engine: Engine) -> None
         return engine.imports.get(CTX, second.id).source
 
     assert _race(write, read) == "csv"
+
+
+# -- caches filled inside a transaction ---------------------------------------
+
+
+def test_rolled_back_rows_leave_free_space(engine: Engine) -> None:
+    engine.subnets.create(CTX, "10.0.0.0/16", is_container=True)
+    engine.subnets.index.clear()
+    rollback = pytest.raises(RuntimeError, match="roll back")
+    with rollback, engine.store.transaction():
+        engine.subnets.create(CTX, "10.0.0.0/24")
+        # The index loads here and sees the uncommitted /24.
+        engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
+        raise RuntimeError("roll back")
+    free = engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16", limit=1)
+    assert free.blocks == ["10.0.0.0/24"]
+    assert free.total_free == 256
+
+
+def test_committed_rows_indexed_once(engine: Engine) -> None:
+    engine.subnets.create(CTX, "10.0.0.0/16", is_container=True)
+    engine.subnets.index.clear()
+    with engine.store.transaction():
+        engine.subnets.create(CTX, "10.0.0.0/24")
+        engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
+    # The commit adds the /24 that the index already read once.
+    starts, ends = engine.subnets.index.occupied(
+        CTX.workspace, 4, ["global"], 10 << 24, (10 << 24) + 65535
+    )
+    assert [(int(s), int(e)) for s, e in zip(starts, ends, strict=True)] == [
+        (10 << 24, (10 << 24) + 255)
+    ]
+    free = engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16", limit=1)
+    assert free.blocks == ["10.0.1.0/24"]
+    assert free.total_free == 255

@@ -47,9 +47,10 @@ class IntervalIndex:
         self._lasts: dict[_Key, Array] = {}
         self._vrfs: dict[str, set[str]] = {}
 
-    def _load(self, key: _Key) -> None:
+    def _arrays(self, key: _Key) -> tuple[Array, Array]:
+        """Return the sorted starts and ends of a key's intervals."""
         if key in self._firsts:
-            return
+            return self._firsts[key], self._lasts[key]
         workspace, version, vrf = key
         rows = self.store.fetchall(
             "SELECT first, last FROM subnets WHERE workspace = ? AND version = ? "
@@ -57,8 +58,22 @@ class IntervalIndex:
             [workspace, version, vrf],
         )
         dtype = _dtype(version)
-        self._firsts[key] = np.array([int(r[0]) for r in rows], dtype=dtype)
-        self._lasts[key] = np.array([int(r[1]) for r in rows], dtype=dtype)
+        firsts = np.array([int(r[0]) for r in rows], dtype=dtype)
+        lasts = np.array([int(r[1]) for r in rows], dtype=dtype)
+        self._firsts[key], self._lasts[key] = firsts, lasts
+        # Rows read inside a transaction include its uncommitted writes, which
+        # a rollback undoes.
+        self.store.after_rollback(lambda: self._forget(key))
+        return firsts, lasts
+
+    def _forget(self, key: _Key) -> None:
+        with self._lock:
+            self._firsts.pop(key, None)
+            self._lasts.pop(key, None)
+
+    def _forget_vrfs(self, workspace: str) -> None:
+        with self._lock:
+            self._vrfs.pop(workspace, None)
 
     def vrfs(self, workspace: str) -> set[str]:
         """Return the VRF names that have subnets in a workspace."""
@@ -69,6 +84,7 @@ class IntervalIndex:
                     "SELECT DISTINCT vrf FROM subnets WHERE workspace = ?", [workspace]
                 )
                 names = self._vrfs[workspace] = {str(r[0]) for r in rows}
+                self.store.after_rollback(lambda: self._forget_vrfs(workspace))
             return set(names)
 
     def add(
@@ -98,7 +114,12 @@ class IntervalIndex:
                     [self._lasts[key], np.array([p[1] for p in pairs], dtype=dtype)]
                 )
                 order = np.lexsort((lasts, firsts))
-                self._firsts[key], self._lasts[key] = firsts[order], lasts[order]
+                firsts, lasts = firsts[order], lasts[order]
+                # A key loaded inside the committing transaction already has
+                # that transaction's rows, so drop the second copy.
+                unique = np.ones(len(firsts), dtype=bool)
+                unique[1:] = (firsts[1:] != firsts[:-1]) | (lasts[1:] != lasts[:-1])
+                self._firsts[key], self._lasts[key] = firsts[unique], lasts[unique]
 
     def clear(self) -> None:
         """Forget every cached interval; they reload on next use."""
@@ -122,9 +143,7 @@ class IntervalIndex:
         bound_last = np.array(last, dtype=dtype)
         with self._lock:
             for vrf in vrfs:
-                key = (workspace, version, vrf)
-                self._load(key)
-                firsts, lasts = self._firsts[key], self._lasts[key]
+                firsts, lasts = self._arrays((workspace, version, vrf))
                 lo = int(np.searchsorted(firsts, bound_first, side="left"))
                 hi = int(np.searchsorted(firsts, bound_last, side="right"))
                 s, e = firsts[lo:hi], lasts[lo:hi]

@@ -135,6 +135,7 @@ class Store:
         # uncommitted values from another's.
         self.transaction_serial = 0
         self._pending_callbacks: list[Callable[[], None]] = []
+        self._rollback_callbacks: list[Callable[[], None]] = []
         if Path(self.path).is_file() and not is_database_file(self.path):
             # DuckDB 2.0.1 opens a *.json path as an in-memory database, so
             # its own error for such a file names neither the file nor a fix.
@@ -201,14 +202,27 @@ class Store:
             except BaseException:
                 self._pending_callbacks.clear()
                 self.conn.execute("ROLLBACK")
+                undone, self._rollback_callbacks = self._rollback_callbacks, []
+                for callback in undone:
+                    callback()
                 raise
             else:
                 self.conn.execute("COMMIT")
+                self._rollback_callbacks.clear()
                 callbacks, self._pending_callbacks = self._pending_callbacks, []
                 for callback in callbacks:
                     callback()
             finally:
                 self._depth = 0
+
+    def after_rollback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` if the current transaction rolls back.
+
+        Outside a transaction, do nothing. A cache filled inside a transaction
+        uses this to drop rows that it read and the rollback undid.
+        """
+        if self._depth:
+            self._rollback_callbacks.append(callback)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits (never on rollback).
