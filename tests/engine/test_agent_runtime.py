@@ -304,6 +304,43 @@ def test_reconcile_streams_job_progress(engine: Engine) -> None:
     assert engine.devices.get(ISSUER, "leaf-01.nyc1").drift_score == 0.0
 
 
+def test_job_watch_cancelled_while_waiting(engine: Engine) -> None:
+    release = threading.Event()
+
+    def blocked(handle: Any) -> dict[str, Any]:
+        release.wait(30)
+        return {}
+
+    job = engine.jobs.submit(ISSUER, "test", {}, blocked)
+    turn = engine.agents._begin(ISSUER, "watch a job", None, None)
+
+    async def cancel_second_step() -> BaseException | None:
+        events = engine.agents._watch(turn, "test", job)
+        await anext(events)
+        second = asyncio.ensure_future(anext(events))
+        # The watcher thread now waits for the job to change.
+        await asyncio.sleep(0.3)
+        second.cancel()
+        try:
+            await second
+        except BaseException as exc:
+            return exc
+        finally:
+            # The watcher thread returns once the job ends, and asyncio.run
+            # waits for that thread.
+            release.set()
+        return None
+
+    try:
+        outcome = run(cancel_second_step())
+    finally:
+        release.set()
+    engine.agents._finish(turn, "failed")
+    # It used to raise "generator already executing" instead.
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert engine.jobs.wait(ISSUER, job.id, timeout=30).status == "completed"
+
+
 def test_interactive_reconcile_stops_for_review(engine: Engine) -> None:
     events = run(collect(engine.agents, "reconcile leaf-01.nyc1 interactively"))
     assert events[-1]["type"] == "final_result"

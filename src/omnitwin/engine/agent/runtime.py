@@ -445,9 +445,13 @@ class AgentRuntime:
         watch = self.engine.jobs.watch(turn.ctx, job.id, timeout=JOB_WATCH_TIMEOUT)
         snapshots = cast(Generator[Job, None, None], watch)
         latest = job
+        step: asyncio.Future[Job | None] | None = None
         try:
             while True:
-                snapshot = await asyncio.to_thread(next, snapshots, None)
+                step = asyncio.ensure_future(asyncio.to_thread(next, snapshots, None))
+                # Shielded, so that a cancellation leaves the step running
+                # and the finally block can tell that it still runs.
+                snapshot = await asyncio.shield(step)
                 if snapshot is None:
                     break
                 latest = snapshot
@@ -461,7 +465,12 @@ class AgentRuntime:
                     turn, ev.DATA_CHUNK, {"tool": tool, "progress": progress}
                 )
         finally:
-            snapshots.close()
+            if step is not None and not step.done():
+                # The watcher runs in its thread until the job changes, and a
+                # running generator cannot be closed: close it after that.
+                step.add_done_callback(lambda _: snapshots.close())
+            else:
+                snapshots.close()
         if latest.status == "failed":
             message = f"job {latest.id} failed: {latest.error}"
             raise ServerError(message, details={"job": latest.id})
