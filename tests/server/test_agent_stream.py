@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from serverproc import Key, ServerProcess
 
 import omnitwin
 from omnitwin.errors import PermissionDenied, ValidationError
+from serverproc import Key, ServerProcess
 
 SEARCH = "Find available /24 blocks in 10.128.0.0/16"
 SSE = {"Accept": "text/event-stream"}

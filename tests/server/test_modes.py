@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serverproc import make_keys, start_server
 
 import omnitwin
 from omnitwin.client._http import HttpBackend
+from serverproc import make_keys, start_server
 
 
 def test_rate_limit_429_then_client_waits(tmp_path: Path) -> None:

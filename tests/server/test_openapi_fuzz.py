@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from serverproc import make_keys, start_server
 
 MAX_EXAMPLES = 15
