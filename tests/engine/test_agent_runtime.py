@@ -304,6 +304,45 @@ def test_reconcile_streams_job_progress(engine: Engine) -> None:
     assert engine.devices.get(ISSUER, "leaf-01.nyc1").drift_score == 0.0
 
 
+def test_cancel_during_write_stores_one_end(engine: Engine) -> None:
+    async def cancel_final_write() -> str:
+        stream = engine.agents.command(ISSUER, ALLOCATE)
+        event = await anext(stream)
+        while not (event["type"] == "data_chunk" and "result" in event["body"]):
+            event = await anext(stream)
+        held, release = threading.Event(), threading.Event()
+
+        def hold_store() -> None:
+            with engine.store.lock:
+                held.set()
+                release.wait(30)
+
+        threading.Thread(target=hold_store, daemon=True).start()
+        held.wait(30)
+        final = asyncio.ensure_future(anext(stream))
+        # The final_result write now waits for the store's lock.
+        await asyncio.sleep(0.3)
+        final.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await final
+        session = str(event["session"])
+        deadline = time.monotonic() + 20
+        while engine.agents.session(ISSUER, session).status == "running":
+            assert time.monotonic() < deadline, "the cancelled command never ended"
+            await asyncio.sleep(0.05)
+        return session
+
+    session = run(cancel_final_write())
+    stored = run(replay(engine.agents, session))
+    types = [e["type"] for e in stored]
+    # The write had begun, so it finished, and no second end was added.
+    assert types[-1] == "final_result"
+    assert types.count("error") == 0
+    assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
+    assert engine.agents.session(ISSUER, session).status == "completed"
+
+
 def test_job_watch_cancelled_while_waiting(engine: Engine) -> None:
     release = threading.Event()
 

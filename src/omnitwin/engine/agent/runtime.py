@@ -71,6 +71,11 @@ class _Turn:
     steps: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, int] = field(default_factory=dict)
     tool_calls: int = 0
+    # The type of the terminal event once it is stored.
+    terminal: str | None = None
+    # Event writes started and not yet done, which a cancellation leaves
+    # running so that no event gets a seq without being stored.
+    writes: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class AgentRuntime:
@@ -259,8 +264,6 @@ class AgentRuntime:
             # _begin goes on in its thread and opens the session: end it there.
             begin.add_done_callback(self._end_abandoned)
             raise
-        status = "failed"
-        ended = False
         try:
             planner = f"model {model}" if model else "the offline planner"
             yield await self._emit(
@@ -273,34 +276,30 @@ class AgentRuntime:
             else:
                 produce = self._run_plan(turn, command)
             async for event in produce:
-                if event["type"] == ev.FINAL_RESULT:
-                    status, ended = "completed", True
                 yield event
         except OmniTwinError as exc:
-            ended = True
             yield await self._emit(turn, ev.ERROR, _error_body(exc))
         except Exception as exc:
             logger.exception("agent session %s failed", turn.session)
             error = ServerError(f"the agent failed: {type(exc).__name__}: {exc}")
-            ended = True
             yield await self._emit(turn, ev.ERROR, _error_body(error))
         finally:
             # One task for all closing steps: Starlette cancels a disconnected
             # stream again at each await, which would skip a second step.
-            await asyncio.shield(self._start_closing(turn, status, ended))
+            await asyncio.shield(self._start_closing(turn))
 
-    def _start_closing(
-        self, turn: _Turn, status: str, ended: bool
-    ) -> asyncio.Task[None]:
+    def _start_closing(self, turn: _Turn) -> asyncio.Task[None]:
         """Start the task that ends a command, and keep it until it is done."""
-        task = asyncio.ensure_future(self._close_turn(turn, status, ended))
+        task = asyncio.ensure_future(self._close_turn(turn))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         return task
 
-    async def _close_turn(self, turn: _Turn, status: str, ended: bool) -> None:
+    async def _close_turn(self, turn: _Turn) -> None:
         try:
-            if not ended:
+            if turn.writes:
+                await asyncio.gather(*turn.writes, return_exceptions=True)
+            if turn.terminal is None:
                 # The consumer stopped early: store an error event so that a
                 # replay of this command still ends with a terminal event.
                 stopped = ServerError(
@@ -308,12 +307,13 @@ class AgentRuntime:
                 )
                 await self._emit(turn, ev.ERROR, _error_body(stopped))
         finally:
+            status = "completed" if turn.terminal == ev.FINAL_RESULT else "failed"
             await asyncio.to_thread(self._finish, turn, status)
 
     def _end_abandoned(self, begin: asyncio.Future[_Turn]) -> None:
         """End the session of a command cancelled while it was starting."""
         if not begin.cancelled() and begin.exception() is None:
-            self._start_closing(begin.result(), "failed", False)
+            self._start_closing(begin.result())
 
     def _begin(
         self, ctx: Context, text: str, session_id: str | None, model: str | None
@@ -380,9 +380,17 @@ class AgentRuntime:
         turn.seq += 1
         stamp = format_time(self.clock())
         event = ev.make_event(event_type, turn.seq, turn.session, stamp, to_json(body))
-        await asyncio.to_thread(self.store.append_event, turn.ctx, event)
-        turn.buffer.append(event)
+        write = asyncio.ensure_future(asyncio.to_thread(self._store_event, turn, event))
+        turn.writes.add(write)
+        write.add_done_callback(turn.writes.discard)
+        await asyncio.shield(write)
         return event
+
+    def _store_event(self, turn: _Turn, event: dict[str, Any]) -> None:
+        self.store.append_event(turn.ctx, event)
+        turn.buffer.append(event)
+        if event["type"] in ev.TERMINAL_TYPES:
+            turn.terminal = event["type"]
 
     def _step(self, turn: _Turn, name: str, started: float) -> None:
         latency = round((time.perf_counter() - started) * 1000, 3)
