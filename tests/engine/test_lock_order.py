@@ -134,6 +134,30 @@ def test_rolled_back_rows_leave_free_space(engine: Engine) -> None:
     assert free.total_free == 256
 
 
+def test_second_allocation_in_transaction(engine: Engine) -> None:
+    engine.subnets.create(CTX, "10.0.0.0/16", is_container=True)
+    # Warm the index outside the transaction.
+    engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
+    with engine.store.transaction():
+        first = engine.subnets.allocate(CTX, 24, cidr_text="10.0.0.0/16")
+        second = engine.subnets.allocate(CTX, 24, cidr_text="10.0.0.0/16")
+    assert first.cidr == "10.0.0.0/24"
+    assert second.cidr == "10.0.1.0/24"
+    free = engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16", limit=1)
+    assert free.blocks == ["10.0.2.0/24"]
+
+
+def test_rolled_back_allocation_freed(engine: Engine) -> None:
+    engine.subnets.create(CTX, "10.0.0.0/16", is_container=True)
+    engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
+    rollback = pytest.raises(RuntimeError, match="roll back")
+    with rollback, engine.store.transaction():
+        engine.subnets.allocate(CTX, 24, cidr_text="10.0.0.0/16")
+        raise RuntimeError("roll back")
+    free = engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16", limit=1)
+    assert free.blocks == ["10.0.0.0/24"]
+
+
 def test_committed_rows_indexed_once(engine: Engine) -> None:
     engine.subnets.create(CTX, "10.0.0.0/16", is_container=True)
     engine.subnets.index.clear()

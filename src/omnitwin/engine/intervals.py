@@ -90,13 +90,13 @@ class IntervalIndex:
     def add(
         self, workspace: str, version: int, vrf: str, first: int, last: int
     ) -> None:
-        """Record a committed subnet."""
+        """Record a new subnet."""
         self.add_many(workspace, [(version, vrf, first, last)])
 
     def add_many(
         self, workspace: str, items: Iterable[tuple[int, str, int, int]]
     ) -> None:
-        """Record committed subnets given as ``(version, vrf, first, last)``."""
+        """Record new subnets given as ``(version, vrf, first, last)``."""
         pending: dict[_Key, list[tuple[int, int]]] = {}
         for version, vrf, first, last in items:
             pending.setdefault((workspace, version, vrf), []).append((first, last))
@@ -115,8 +115,8 @@ class IntervalIndex:
                 )
                 order = np.lexsort((lasts, firsts))
                 firsts, lasts = firsts[order], lasts[order]
-                # A key loaded inside the committing transaction already has
-                # that transaction's rows, so drop the second copy.
+                # Keep each interval once, also when a caller adds one that
+                # the index loaded from the store already.
                 unique = np.ones(len(firsts), dtype=bool)
                 unique[1:] = (firsts[1:] != firsts[:-1]) | (lasts[1:] != lasts[:-1])
                 self._firsts[key], self._lasts[key] = firsts[unique], lasts[unique]

@@ -493,16 +493,23 @@ class SubnetService:
             entries += self._adopt_children(conn, ctx, subnet, interval)
         self.audit.append_many(conn, ctx.workspace, entries[:1], new_subjects=True)
         self.audit.append_many(conn, ctx.workspace, entries[1:])
-        self.store.after_commit(
-            lambda: self.index.add(
-                ctx.workspace,
-                interval.version,
-                subnet.vrf,
-                interval.first,
-                interval.last,
-            )
+        self._index_now(
+            ctx.workspace,
+            [(interval.version, subnet.vrf, interval.first, interval.last)],
         )
         return subnet
+
+    def _index_now(
+        self, workspace: str, added: list[tuple[int, str, int, int]]
+    ) -> None:
+        """Add new subnets to the interval index inside their transaction.
+
+        A later allocation in the same transaction must see them. Only the
+        transaction's thread can read the index until it ends, because the
+        index uses the store's lock, and a rollback empties the index.
+        """
+        self.index.add_many(workspace, added)
+        self.store.after_rollback(self.index.clear)
 
     def _adopt_children(
         self,
@@ -857,7 +864,7 @@ class SubnetService:
                     plan.versions, plan.subnets, plan.intervals, strict=True
                 )
             ]
-            self.store.after_commit(lambda: self.index.add_many(ctx.workspace, added))
+            self._index_now(ctx.workspace, added)
         return plan.subnets
 
     def audit_trail(
