@@ -310,15 +310,15 @@ def test_cancel_during_write_stores_one_end(engine: Engine) -> None:
         event = await anext(stream)
         while not (event["type"] == "data_chunk" and "result" in event["body"]):
             event = await anext(stream)
-        held, release = threading.Event(), threading.Event()
+        holding, release = threading.Event(), threading.Event()
 
         def hold_store() -> None:
             with engine.store.lock:
-                held.set()
+                holding.set()
                 release.wait(30)
 
         threading.Thread(target=hold_store, daemon=True).start()
-        held.wait(30)
+        holding.wait(30)
         final = asyncio.ensure_future(anext(stream))
         # The final_result write now waits for the store's lock.
         await asyncio.sleep(0.3)

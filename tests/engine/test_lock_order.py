@@ -1,6 +1,6 @@
 """Engine caches beside transactions: lock order and rolled-back rows.
 
-Each test holds a transaction open on one thread while another thread reads
+Each test keeps a transaction open on one thread while another thread reads
 a cold cache that must load from the store. When the transaction commits,
 its callbacks update the same cache. A cache with a lock of its own, held
 while it reads the store, deadlocks here: the reader holds the cache's lock
@@ -70,7 +70,7 @@ def _race(write: Callable[[], None], read: Callable[[], Any]) -> Any:
     return results["read"]
 
 
-def test_free_search_beside_commit_does_not_deadlock(engine: Engine) -> None:
+def test_free_search_beside_commit(engine: Engine) -> None:
     engine.subnets.create(CTX, "10.0.0.0/8", is_container=True)
     engine.subnets.index.clear()
     holding = threading.Event()
@@ -93,7 +93,7 @@ def test_free_search_beside_commit_does_not_deadlock(engine: Engine) -> None:
     assert free.blocks[0] == "10.1.1.0/24"
 
 
-def test_import_progress_beside_commit_does_not_deadlock(engine: Engine) -> None:
+def test_import_progress_beside_commit(engine: Engine) -> None:
     # A commit reports progress while it holds the store's lock; a second
     # import that starts at that moment reads its row from the store.
     first = engine.imports.start(CTX, "csv", b"cidr\n10.9.0.0/24\n", dry_run=True)
@@ -126,7 +126,7 @@ def test_rolled_back_rows_leave_free_space(engine: Engine) -> None:
     rollback = pytest.raises(RuntimeError, match="roll back")
     with rollback, engine.store.transaction():
         engine.subnets.create(CTX, "10.0.0.0/24")
-        # The index loads here and sees the uncommitted /24.
+        # The index loads here and reads the uncommitted /24.
         engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
         raise RuntimeError("roll back")
     free = engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16", limit=1)
@@ -164,7 +164,7 @@ def test_committed_rows_indexed_once(engine: Engine) -> None:
     with engine.store.transaction():
         engine.subnets.create(CTX, "10.0.0.0/24")
         engine.subnets.available(CTX, 24, cidr_text="10.0.0.0/16")
-    # The commit adds the /24 that the index already read once.
+    # The index read the /24 inside the transaction and keeps it once.
     starts, ends = engine.subnets.index.occupied(
         CTX.workspace, 4, ["global"], 10 << 24, (10 << 24) + 65535
     )

@@ -127,8 +127,8 @@ def test_disconnected_stream_ends_session(http: httpx.Client) -> None:
     with http.stream("POST", "/agents/command", json=body, headers=SSE) as stream:
         first = next(line for line in stream.iter_lines() if line)
     session = json.loads(first.removeprefix("data: "))["session"]
-    # The server stores an error event and ends the session once it sees the
-    # client go; it used to leave the session running until a restart.
+    # Once the client is gone, the server stores an error event and ends the
+    # session. It used to leave the session running until a restart.
     deadline = time.monotonic() + 20
     status = http.get(f"/agents/sessions/{session}").json()["status"]
     while status == "running" and time.monotonic() < deadline:

@@ -87,10 +87,9 @@ def _result_of(terminal: StreamEvent) -> Any:
 
 logger = logging.getLogger(__name__)
 
-# How long closing a sync stream waits for the private loop. The close goes
-# on after the wait, and a caller that holds a lock the close needs (the
-# garbage collector may close a stream on any thread) stops waiting and so
-# lets it finish.
+# Seconds that closing a sync stream waits for the private loop. The close
+# goes on after that, because the garbage collector may close a stream on a
+# thread that has a lock the close needs, and must let go of it.
 _CLOSE_WAIT_SECONDS = 5.0
 
 _loop_lock = threading.Lock()

@@ -699,8 +699,8 @@ class ImportService:
         with self._live_lock:
             current = self._live.get(import_id)
         if current is None:
-            # Read the store before taking the private lock: commits call this
-            # while they hold the store's lock, so the reverse order deadlocks.
+            # Read the store before taking the private lock, because commits
+            # call this under the store's lock and the reverse order deadlocks.
             current = ImportJob(import_id, "", status, actor=ctx.actor)
             meta = self.store.fetchone(
                 "SELECT source, filename, dry_run, created_at FROM import_jobs "

@@ -38,10 +38,9 @@ class IntervalIndex:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        # The store's own lock, not one of the index's: the index reads the
-        # store while it holds its lock, and commits update the index while
-        # they hold the store's lock. Two locks taken in those two orders
-        # deadlock a free-block search against a concurrent allocation.
+        # The store's lock, not a lock of its own. The index reads the store
+        # under its lock and commits update the index under the store's lock,
+        # so two locks would deadlock when taken in opposite orders.
         self._lock = store.lock
         self._firsts: dict[_Key, Array] = {}
         self._lasts: dict[_Key, Array] = {}
@@ -63,17 +62,8 @@ class IntervalIndex:
         self._firsts[key], self._lasts[key] = firsts, lasts
         # Rows read inside a transaction include its uncommitted writes, which
         # a rollback undoes.
-        self.store.after_rollback(lambda: self._forget(key))
+        self.store.after_rollback(self.clear)
         return firsts, lasts
-
-    def _forget(self, key: _Key) -> None:
-        with self._lock:
-            self._firsts.pop(key, None)
-            self._lasts.pop(key, None)
-
-    def _forget_vrfs(self, workspace: str) -> None:
-        with self._lock:
-            self._vrfs.pop(workspace, None)
 
     def vrfs(self, workspace: str) -> set[str]:
         """Return the VRF names that have subnets in a workspace."""
@@ -84,7 +74,7 @@ class IntervalIndex:
                     "SELECT DISTINCT vrf FROM subnets WHERE workspace = ?", [workspace]
                 )
                 names = self._vrfs[workspace] = {str(r[0]) for r in rows}
-                self.store.after_rollback(lambda: self._forget_vrfs(workspace))
+                self.store.after_rollback(self.clear)
             return set(names)
 
     def add(
@@ -114,12 +104,7 @@ class IntervalIndex:
                     [self._lasts[key], np.array([p[1] for p in pairs], dtype=dtype)]
                 )
                 order = np.lexsort((lasts, firsts))
-                firsts, lasts = firsts[order], lasts[order]
-                # Keep each interval once, also when a caller adds one that
-                # the index loaded from the store already.
-                unique = np.ones(len(firsts), dtype=bool)
-                unique[1:] = (firsts[1:] != firsts[:-1]) | (lasts[1:] != lasts[:-1])
-                self._firsts[key], self._lasts[key] = firsts[unique], lasts[unique]
+                self._firsts[key], self._lasts[key] = firsts[order], lasts[order]
 
     def clear(self) -> None:
         """Forget every cached interval; they reload on next use."""

@@ -493,13 +493,13 @@ class SubnetService:
             entries += self._adopt_children(conn, ctx, subnet, interval)
         self.audit.append_many(conn, ctx.workspace, entries[:1], new_subjects=True)
         self.audit.append_many(conn, ctx.workspace, entries[1:])
-        self._index_now(
+        self._add_to_index(
             ctx.workspace,
             [(interval.version, subnet.vrf, interval.first, interval.last)],
         )
         return subnet
 
-    def _index_now(
+    def _add_to_index(
         self, workspace: str, added: list[tuple[int, str, int, int]]
     ) -> None:
         """Add new subnets to the interval index inside their transaction.
@@ -864,7 +864,7 @@ class SubnetService:
                     plan.versions, plan.subnets, plan.intervals, strict=True
                 )
             ]
-            self._index_now(ctx.workspace, added)
+            self._add_to_index(ctx.workspace, added)
         return plan.subnets
 
     def audit_trail(

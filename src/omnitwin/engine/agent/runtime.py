@@ -261,7 +261,8 @@ class AgentRuntime:
         try:
             turn = await asyncio.shield(begin)
         except asyncio.CancelledError:
-            # _begin goes on in its thread and opens the session: end it there.
+            # _begin goes on in its thread and opens the session, so end the
+            # session once it returns.
             begin.add_done_callback(self._end_abandoned)
             raise
         try:
@@ -475,7 +476,7 @@ class AgentRuntime:
         finally:
             if step is not None and not step.done():
                 # The watcher runs in its thread until the job changes, and a
-                # running generator cannot be closed: close it after that.
+                # running generator cannot be closed, so close it after that.
                 step.add_done_callback(lambda _: snapshots.close())
             else:
                 snapshots.close()
