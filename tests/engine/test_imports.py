@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+import zstandard
 
 import omnitwin
 from omnitwin.engine.context import Context
@@ -565,8 +567,66 @@ def test_upload_stored_compressed(tmp_path: Path, ctx: Context) -> None:
     finally:
         engine.close()
     assert row is not None
-    assert row[1] == "zlib"
+    assert row[1] == "zstd"
+    assert zstandard.decompress(bytes(row[0])) == UPLOAD * 200
     assert len(row[0]) < len(UPLOAD * 200) / 10
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("zlib", lambda data: zlib.compress(data, 1)),
+        ("identity", lambda data: data),
+    ],
+)
+def test_upload_earlier_encoding_commits(
+    tmp_path: Path, ctx: Context, encoding: str, encode: Callable[[bytes], bytes]
+) -> None:
+    path = tmp_path / "twin.duckdb"
+    engine = Engine(path)
+    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
+    engine.close()
+    # Rewrite the row as an earlier version stored it.
+    connection = duckdb.connect(str(path))
+    connection.execute(
+        "UPDATE import_jobs SET data = ?, data_encoding = ? WHERE id = ?",
+        [encode(UPLOAD), encoding, job.id],
+    )
+    connection.close()
+
+    engine = Engine(path)
+    try:
+        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
+        committed = engine.imports.wait(ctx, committed.id, timeout=120)
+        cidrs = sorted(s.cidr for s in engine.subnets.list(ctx).data)
+    finally:
+        engine.close()
+    assert committed.status == "committed", committed.error
+    assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]
+
+
+def test_upload_unknown_encoding_fails(tmp_path: Path, ctx: Context) -> None:
+    path = tmp_path / "twin.duckdb"
+    engine = Engine(path)
+    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
+    engine.close()
+    connection = duckdb.connect(str(path))
+    connection.execute(
+        "UPDATE import_jobs SET data_encoding = 'brotli' WHERE id = ?", [job.id]
+    )
+    connection.close()
+
+    engine = Engine(path)
+    try:
+        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
+        committed = engine.imports.wait(ctx, committed.id, timeout=120)
+        count = len(engine.subnets.list(ctx).data)
+    finally:
+        engine.close()
+    assert committed.status == "failed"
+    assert committed.error is not None
+    assert "'brotli'" in committed.error
+    assert count == 0
 
 
 def test_upload_of_older_store_commits(tmp_path: Path, ctx: Context) -> None:
