@@ -30,9 +30,8 @@ from omnitwin.engine.import_conflicts import (
     write_stage_table,
 )
 from omnitwin.engine.importers import ParseResult, SubnetRecord, parse_generic_csv
-from omnitwin.engine.importers.csvutil import decode_csv, detect_delimiter
+from omnitwin.engine.importers.csvutil import detect_delimiter
 from omnitwin.engine.importers.generic_csv import COLUMNS
-from omnitwin.errors import ValidationError
 from omnitwin.models import ImportPlan
 
 __all__ = [
@@ -55,12 +54,11 @@ _STATUSES = ("", "allocated", "reserved", "available", "deprecated", "container"
 # with more than this many makes DuckDB's reader fail, so the file then goes
 # to the parser.
 _SPARE_COLUMNS = 1
-# Bytes other than these send the file to the parser.
-_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\r\n"
 # detect_delimiter reads this many characters; the header must fit in them.
 _SNIFFED = 65536
 _BOM = b"\xef\xbb\xbf"
 _NEWLINE = 0x0A
+_RETURN = 0x0D
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,18 +151,11 @@ def stage_subnet_csv(
     StagedCsv or None
         None when the file needs the full parser (see the module docstring).
     """
-    try:
-        text = decode_csv(data)
-    except ValidationError:
-        return None
-    header = _header(data, text)
-    if header is None:
-        return None
-    names, delimiter = header
-    # _header accepts only ASCII, so the bytes after the byte order mark are
-    # the text, one byte per character.
     body = data.removeprefix(_BOM)
-    newlines = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == _NEWLINE)
+    scanned = _scan(body)
+    if scanned is None:
+        return None
+    names, delimiter, newlines = scanned
     lines = _Lines(names, delimiter, body, newlines)
     try:
         with tempfile.TemporaryDirectory(prefix="omnitwin-import-") as folder:
@@ -218,30 +209,58 @@ def _data_lines(body: bytes, newlines: np.ndarray) -> int:
     return int(np.searchsorted(newlines, end))
 
 
-def _header(data: bytes, text: str) -> tuple[list[str], str] | None:
-    if '"' in text:
+def _scan(body: bytes) -> tuple[list[str], str, np.ndarray] | None:
+    """Return the header names, the delimiter and the line feed offsets of ``body``.
+
+    Returns None when the file needs the parser: bytes other than printable
+    ASCII and line ends, quotes, a carriage return that is not followed by a
+    line feed, or a header without ``cidr`` or with unknown or repeated names.
+    Line numbers are counted by line feeds, which is why a bare carriage
+    return sends the file to the parser.
+    """
+    if not body.isascii() or b'"' in body or b"\x7f" in body:
         return None
-    # Line numbers are counted by line feeds, so a carriage return anywhere
-    # but before a line feed sends the file to the parser.
-    if "\r" in text and text.count("\r") != text.count("\r\n"):
+    codes = np.frombuffer(body, dtype=np.uint8)
+    controls = np.flatnonzero(codes < 0x20)
+    kinds = codes[controls]
+    newlines = controls[kinds == _NEWLINE]
+    returns = controls[kinds == _RETURN]
+    if len(newlines) + len(returns) != len(controls):
         return None
-    if data.removeprefix(_BOM).translate(None, _PLAIN_BYTES):
+    if len(returns) and (
+        returns[-1] + 1 == len(body) or np.any(codes[returns + 1] != _NEWLINE)
+    ):
         return None
-    first = text[: text.find("\n")].rstrip("\r") if "\n" in text else text
+    end = int(newlines[0]) if len(newlines) else len(body)
+    first = body[:end].decode("ascii").rstrip("\r")
     if not first.strip() or len(first) > _SNIFFED:
         return None
-    delimiter = detect_delimiter(text[:_SNIFFED])
+    delimiter = detect_delimiter(body[:_SNIFFED].decode("ascii"))
     names = [cell.strip().lower() for cell in first.split(delimiter)]
     known = all(name in COLUMNS for name in names)
     if not known or len(set(names)) != len(names) or "cidr" not in names:
         return None
-    return names, delimiter
+    return names, delimiter, newlines
 
 
 def _cell(names: list[str], name: str) -> str:
+    """Return the SQL of the cell ``name``: NULL when empty or not in the header."""
     if name not in names:
-        return "''"
-    return f"coalesce(c{names.index(name) + 1}, '')"
+        return "NULL::VARCHAR"
+    return f"c{names.index(name) + 1}"
+
+
+def _trimmed(cell: str, empty: str) -> str:
+    """Return the SQL of ``cell`` without outer spaces, or ``empty`` for no text.
+
+    trim() copies every string it reads, so only cells that start or end
+    with a space go through it. The file has no other whitespace bytes.
+    """
+    return (
+        f"CASE WHEN {cell} IS NULL THEN {empty} "
+        f"WHEN prefix({cell}, ' ') OR suffix({cell}, ' ') "
+        f"THEN coalesce(nullif(trim({cell}), ''), {empty}) ELSE {cell} END"
+    )
 
 
 def _stage_fast_rows(
@@ -267,40 +286,50 @@ def _stage_fast_rows(
     """
     count = len(names) + _SPARE_COLUMNS
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(1, count + 1))
-    cidr, status = _cell(names, "cidr"), f"lower({_cell(names, 'status')})"
-    vlan = _cell(names, "vlan")
+    cells = ", ".join(
+        f"{_cell(names, name)} AS {name}_cell"
+        for name in ("cidr", "status", "vlan", "tags", "parent", "owner", "vrf")
+    )
+    # lower() copies every string it reads, so it runs only on the statuses
+    # that are not already lower case.
+    status = (
+        f"CASE WHEN status_cell IS NULL OR status_cell IN {_STATUSES} "
+        "THEN status_cell ELSE lower(status_cell) END"
+    )
     fits = (
-        f"c{len(names) + 1} IS NULL "
-        f"AND regexp_full_match({cidr}, '{_IPV4_CIDR}') "
-        f"AND {status} IN {_STATUSES} "
-        f"AND {_cell(names, 'tags')} = '' AND {_cell(names, 'parent')} = '' "
-        f"AND ({vlan} = '' OR (regexp_full_match({vlan}, '[0-9]+') "
-        f"AND TRY_CAST({vlan} AS USMALLINT) BETWEEN 1 AND 4094))"
+        f"spare IS NULL AND regexp_full_match(cidr, '{_IPV4_CIDR}') "
+        f"AND (status IS NULL OR status IN {_STATUSES}) "
+        "AND tags_cell IS NULL AND parent_cell IS NULL "
+        "AND (vlan_cell IS NULL OR (regexp_full_match(vlan_cell, '[0-9]{1,4}') "
+        "AND TRY_CAST(vlan_cell AS USMALLINT) BETWEEN 1 AND 4094))"
     )
     # On rows that match the pattern, one split of the cell into its four
     # octets and the prefix length parses all five numbers. On the others
     # the numbers may be NULL or out of range, so they are used only where
     # ``fits`` holds.
-    parts = f"TRY_CAST(string_split(replace({cidr}, '/', '.'), '.') AS UTINYINT[])"
+    parts = "TRY_CAST(string_split(replace(cidr_cell, '/', '.'), '.') AS UTINYINT[])"
     value = (
         "(parts[1]::UBIGINT * 16777216 + parts[2]::UBIGINT * 65536 "
         "+ parts[3]::UBIGINT * 256 + parts[4]::UBIGINT)"
     )
+    owner, vrf = _trimmed("owner_cell", "''"), _trimmed("vrf_cell", "'global'")
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        "SELECT coalesce(fits AND value & (size - 1) = 0, false) AS ok, "
-        "CASE WHEN vrf = '' THEN 'global' ELSE vrf END AS vrf, "
+        "SELECT coalesce(fits AND value & (size - 1) = 0, false) AS ok, vrf, "
         'value::UHUGEINT AS "first", (value + size - 1)::UHUGEINT AS "last", '
-        "plen::SMALLINT AS plen, status = 'container' AS container, cidr, owner "
+        "plen::SMALLINT AS plen, coalesce(status = 'container', false) AS container, "
+        "cidr, owner "
         f"FROM (SELECT *, {value} AS value, "
         "CASE WHEN fits THEN 1::UBIGINT << (32 - plen) END AS size FROM ("
         "SELECT *, parts[5] AS plen FROM ("
-        f"SELECT {fits} AS fits, {cidr} AS cidr, {status} AS status, "
-        f"trim({_cell(names, 'owner')}) AS owner, "
-        f"trim({_cell(names, 'vrf')}) AS vrf, {parts} AS parts "
+        f"SELECT *, {fits} AS fits FROM ("
+        f"SELECT cidr_cell AS cidr, {status} AS status, {owner} AS owner, "
+        f"{vrf} AS vrf, {parts} AS parts, "
+        f"vlan_cell, tags_cell, parent_cell, c{count} AS spare FROM ("
+        f"SELECT {cells}, c{count} "
         f"FROM read_csv(?, columns = {{{columns}}}, header = false, skip = 1, "
         "delim = ?, quote = '', escape = '', auto_detect = false, "
-        "null_padding = true))))",
+        "null_padding = true))))))",
         [str(path), delimiter],
     )
 
