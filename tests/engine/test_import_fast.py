@@ -10,7 +10,11 @@ import pytest
 
 from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
-from omnitwin.engine.import_conflicts import FoundConflict
+from omnitwin.engine.import_conflicts import (
+    _IPV4_ROWS_ONE_VRF,
+    FoundConflict,
+    _sorted_one_vrf,
+)
 from omnitwin.engine.import_fast import plan_staged_csv
 from omnitwin.engine.import_plan import summarize_plan
 from omnitwin.engine.import_sources import parse_source
@@ -119,6 +123,9 @@ CASES: dict[str, tuple[bytes, bool]] = {
         False,
     ),
     "bare carriage return": ((HEADER + "10.8.3.0/24,,a\rb,,,\n").encode(), False),
+    "carriage return at the end": ((HEADER + "10.8.3.0/24,,,,,\r").encode(), False),
+    "tab in a value": ((HEADER + "10.8.3.0/24,,a\tb,,,\n").encode(), False),
+    "delete character": ((HEADER + "10.8.3.0/24,,a\x7fb,,,\n").encode(), False),
     "not ascii": ((HEADER + "10.8.4.0/24,,café,,,\n").encode(), False),
 }
 
@@ -288,6 +295,34 @@ def test_in_file_conflicts_match_pairwise(
     engine: Engine, ctx: Context, seed: int, ipv6_share: float, vrfs: tuple[str, ...]
 ) -> None:
     rows = random_rows(seed, 400, ipv6_share, vrfs)
+    job, found = in_file_conflicts(engine, ctx, rows)
+
+    expected = expected_file_conflicts(rows)
+    assert job.plan is not None and job.plan.row_errors == []
+    assert {kind for _, kind, _, _ in expected} == {
+        "duplicate", "ownership_mismatch", "cidr_overlap"
+    }  # fmt: skip
+    assert found == expected
+
+
+def test_in_file_conflicts_of_sorted_file(engine: Engine, ctx: Context) -> None:
+    # A file sorted by network takes the planner's presorted path.
+    rows = random_rows(8, 400, 0.0, ("",))
+    rows.sort(key=lambda row: ipaddress.ip_network(row[0]))
+    job, found = in_file_conflicts(engine, ctx, rows)
+
+    expected = expected_file_conflicts(rows)
+    assert job.plan is not None
+    assert job.plan.row_errors == []
+    assert {kind for _, kind, _, _ in expected} == {
+        "duplicate", "ownership_mismatch", "cidr_overlap"
+    }  # fmt: skip
+    assert found == expected
+
+
+def in_file_conflicts(
+    engine: Engine, ctx: Context, rows: list[tuple[str, str, str, str]]
+) -> tuple[ImportJob, set[tuple[int, str, str, str]]]:
     text = HEADER + "".join(
         f"{cidr},{status},row,{owner},,{vrf}\n" for cidr, status, owner, vrf in rows
     )
@@ -300,10 +335,42 @@ def test_in_file_conflicts_match_pairwise(
         else:
             detail = f"line {c.existing['line']}"
         found.add((c.line, c.kind, c.subject, detail))
+    return job, found
 
-    expected = expected_file_conflicts(rows)
-    assert job.plan is not None and job.plan.row_errors == []
-    assert {kind for _, kind, _, _ in expected} == {
-        "duplicate", "ownership_mismatch", "cidr_overlap"
-    }  # fmt: skip
-    assert found == expected
+
+@pytest.mark.parametrize("shuffled", [False, True])
+@pytest.mark.parametrize("base", [2, 1 << 26])
+def test_sort_of_one_vrf_rows(engine: Engine, shuffled: bool, base: int) -> None:
+    # Indexes from 2**26 up do not fit the packed sort key.
+    rng = random.Random(base + shuffled)
+    rows = [
+        (base + i, rng.randrange(1 << 32), rng.choice((8, 16, 24, 32)), False)
+        for i in range(3000)
+    ]
+    rows += [(base + 3000 + i, first, plen, True) for i, (_, first, plen, _) in
+             enumerate(rows[:500])]  # fmt: skip
+    if shuffled:
+        rng.shuffle(rows)
+    else:
+        rows.sort(key=lambda row: (row[1], row[2], row[0]))
+    conn = engine.store.conn
+    conn.execute(
+        "CREATE TEMP TABLE sorted_rows AS SELECT unnest(?::BIGINT[]) AS idx, "
+        'unnest(?::UBIGINT[]) AS "first", unnest(?::UBIGINT[]) AS "last", '
+        "unnest(?::SMALLINT[]) AS plen, unnest(?::BOOLEAN[]) AS container",
+        [
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        ],
+    )
+    query = _IPV4_ROWS_ONE_VRF.format(stage="sorted_rows")
+
+    result = _sorted_one_vrf(conn.execute(query))
+
+    expected = sorted(rows, key=lambda row: (row[1], row[2], row[0]))
+    assert result["idx"].tolist() == [r[0] for r in expected]
+    assert result["plen"].tolist() == [r[2] for r in expected]
+    assert result["container"].tolist() == [r[3] for r in expected]

@@ -276,11 +276,13 @@ ORDER BY s.idx
 # row has the same network, and it lies inside an earlier leaf when the
 # running max of the leaves' last addresses before it reaches its first
 # address. Copies are marked because the duplicate check reports them. The
-# marks are a superset, and the queries below keep only the exact rows.
+# marks are a superset, and the queries below keep only the exact rows. The
+# marks table has every column of the staged rows, so those queries read
+# only the marks.
 _FILE_MARKS = """
 CREATE OR REPLACE TEMP TABLE {marks} AS
 SELECT * FROM (
-  SELECT idx, vrf, version, "first", "last", plen, container,
+  SELECT idx, line, vrf, version, "first", "last", plen, container, cidr, owner,
          coalesce(lag("first") OVER w = "first" AND lag(plen) OVER w = plen, false)
            AS later_copy,
          coalesce(lead("first") OVER w = "first" AND lead(plen) OVER w = plen, false)
@@ -306,20 +308,19 @@ JOIN (SELECT vrf, row_number() OVER (ORDER BY vrf) AS grp
 ORDER BY g.grp, s."first", s.plen, s.idx
 """
 
-# The same for a table with one VRF, without the join.
-_IPV4_ORDER_ONE_VRF = """
+# The rows of an IPv4-only staged table with one VRF, in no order.
+_IPV4_ROWS_ONE_VRF = """
 SELECT idx, 0 AS grp, "first"::UBIGINT AS "first", "last"::UBIGINT AS "last",
        plen, container
 FROM {stage}
-ORDER BY "first", plen, idx
 """
 
-# The marks that NumPy computed, joined to the staged rows. The columns are
+# The staged rows that NumPy marked, with their marks. The columns are
 # those of _FILE_MARKS.
 _IPV4_MARKS = """
 CREATE OR REPLACE TEMP TABLE {marks} AS
-SELECT s.idx, s.vrf, s.version, s."first", s."last", s.plen, s.container,
-       f.later_copy, f.has_copies, f.outer_leaf, f.inside_leaf
+SELECT s.idx, s.line, s.vrf, s.version, s."first", s."last", s.plen, s.container,
+       s.cidr, s.owner, f.later_copy, f.has_copies, f.outer_leaf, f.inside_leaf
 FROM {stage} s JOIN (
   SELECT unnest(?::BIGINT[]) AS idx, unnest(?::BOOLEAN[]) AS later_copy,
          unnest(?::BOOLEAN[]) AS has_copies, unnest(?::BOOLEAN[]) AS outer_leaf,
@@ -327,18 +328,18 @@ FROM {stage} s JOIN (
 ) f USING (idx)
 """
 
-# Later rows of the file with the same network as an earlier row.
+# Later rows of the file with the same network as an earlier row. The
+# marks contain every copy of such a network.
 _FILE_DUPLICATES = """
 WITH groups AS (
   SELECT vrf, version, "first", "last", min(idx) AS original
   FROM {marks} WHERE later_copy OR has_copies GROUP BY ALL
 )
 SELECT d.idx, d.line, d.cidr, d.vrf, d.owner, o.idx, o.line, o.owner
-FROM {marks} m
+FROM {marks} d
 JOIN groups g USING (vrf, version, "first", "last")
-JOIN {stage} d ON d.idx = m.idx
-JOIN {stage} o ON o.idx = g.original
-WHERE m.later_copy
+JOIN {marks} o ON o.idx = g.original
+WHERE d.later_copy
 ORDER BY d.idx
 """
 
@@ -347,8 +348,7 @@ ORDER BY d.idx
 # row starts inside them, and the rows inside a leaf.
 _FILE_OVERLAPS = """
 WITH u AS (
-  SELECT m.*, s.line, s.cidr FROM {marks} m JOIN {stage} s USING (idx)
-  WHERE NOT m.later_copy AND (m.outer_leaf OR m.inside_leaf)
+  SELECT * FROM {marks} WHERE NOT later_copy AND (outer_leaf OR inside_leaf)
 )
 SELECT o.idx, o.line, o.cidr, count(*) AS n,
        list(i.line ORDER BY i."first", i.plen)[1:{limit}] AS lines,
@@ -454,9 +454,8 @@ def _file_subnet_conflicts(
     if not _mark_ipv4_rows(conn, stage, marks):
         conn.execute(_FILE_MARKS.format(stage=stage, marks=marks))
     try:
-        sql = _FILE_DUPLICATES.format(stage=stage, marks=marks)
-        duplicates = conn.execute(sql).fetchall()
-        sql = _FILE_OVERLAPS.format(stage=stage, marks=marks, limit=_RELATED_LIMIT)
+        duplicates = conn.execute(_FILE_DUPLICATES.format(marks=marks)).fetchall()
+        sql = _FILE_OVERLAPS.format(marks=marks, limit=_RELATED_LIMIT)
         overlaps = conn.execute(sql).fetchall()
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {marks}")
@@ -498,7 +497,7 @@ def _file_subnet_conflicts(
 def _mark_ipv4_rows(conn: duckdb.DuckDBPyConnection, stage: str, marks: str) -> bool:
     """Create the marks table of _FILE_MARKS with NumPy, or return False on IPv6.
 
-    DuckDB sorts the rows, and NumPy's running max over them takes less time
+    The rows are sorted, and NumPy's running max over them takes less time
     than the window functions of _FILE_MARKS on large files. IPv6 addresses
     do not fit 64-bit integers, so tables with IPv6 rows use the SQL.
     """
@@ -508,8 +507,10 @@ def _mark_ipv4_rows(conn: duckdb.DuckDBPyConnection, stage: str, marks: str) -> 
     ipv6_rows, vrfs = (int(counts[0]), int(counts[1])) if counts else (0, 0)
     if ipv6_rows:
         return False
-    order = _IPV4_ORDER_ONE_VRF if vrfs <= 1 else _IPV4_ORDER
-    rows = conn.execute(order.format(stage=stage)).fetchnumpy()
+    if vrfs <= 1:
+        rows = _sorted_one_vrf(conn.execute(_IPV4_ROWS_ONE_VRF.format(stage=stage)))
+    else:
+        rows = conn.execute(_IPV4_ORDER.format(stage=stage)).fetchnumpy()
     idx = np.asarray(rows["idx"], dtype=np.int64)
     plen = np.asarray(rows["plen"], dtype=np.int64)
     container = np.asarray(rows["container"], dtype=bool)
@@ -543,6 +544,28 @@ def _mark_ipv4_rows(conn: duckdb.DuckDBPyConnection, stage: str, marks: str) -> 
         ],
     )
     return True
+
+
+def _sorted_one_vrf(result: duckdb.DuckDBPyConnection) -> dict[str, np.ndarray]:
+    """Return the columns of _IPV4_ROWS_ONE_VRF sorted by first, plen and idx.
+
+    The sort key is the first address in the high 32 bits, then the prefix
+    length in 6 bits, then the index in 26 bits.
+    """
+    rows = result.fetchnumpy()
+    idx = np.asarray(rows["idx"], dtype=np.uint64)
+    first = np.asarray(rows["first"], dtype=np.uint64)
+    plen = np.asarray(rows["plen"], dtype=np.uint64)
+    if len(idx) and int(idx.max()) >= 1 << 26:
+        order = np.lexsort((idx, plen, first))
+    else:
+        key = (first << 32) | (plen << 26) | idx
+        # Files are often sorted by network. Measured on 1,000,000 rows
+        # here, the stable sort (timsort) took 2 ms on sorted keys and 130 ms
+        # on shuffled ones, the default quicksort 35 ms and 70 ms.
+        descents = np.count_nonzero(key[1:] < key[:-1])
+        order = np.argsort(key, kind="stable" if descents * 100 < len(key) else None)
+    return {name: np.asarray(column)[order] for name, column in rows.items()}
 
 
 def _owner_conflict(
