@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+# Maps the RFC 4648 base32 alphabet, digit by digit, to Crockford's.
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 _lock = threading.Lock()
 _last_ms = -1
 _last_random = 0
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+def _encode(value: int) -> str:
+    """Return the 26 Crockford base32 digits of ``value``, which is below 2**130.
+
+    base64.b32encode turns 20 bytes into 32 digits of 5 bits each, so the
+    last 26 of them are the low 130 bits of the number.
+    """
+    digits = base64.b32encode(value.to_bytes(20, "big"))[6:]
+    return digits.translate(_TO_CROCKFORD).decode("ascii")
 
 
 def new_ulid() -> str:
@@ -33,7 +38,7 @@ def new_ulid() -> str:
         else:
             random_part = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_random = now_ms, random_part
-    return _encode(now_ms, 10) + _encode(random_part, 16)
+    return _encode(now_ms << 80 | random_part)
 
 
 def new_id(prefix: str) -> str:
