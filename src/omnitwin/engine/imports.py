@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import zstandard
 
 from omnitwin._ids import new_id
@@ -762,8 +763,8 @@ class ImportService:
             [c.subject for c in new],
             [c.message for c in new],
             [c.suggestion for c in new],
-            [json.dumps(list(c.options)) for c in new],
-            [json.dumps(c.existing, default=str) for c in new],
+            [orjson.dumps(list(c.options)).decode() for c in new],
+            [orjson.dumps(c.existing, default=str).decode() for c in new],
         ]
         with self.store.transaction() as conn:
             conn.execute(
@@ -856,8 +857,8 @@ def _to_conflict(row: tuple[Any, ...]) -> ImportConflict:
         subject=row[4],
         message=row[5],
         suggestion=row[6],
-        options=json.loads(row[7]),
-        existing=json.loads(row[8]),
+        options=orjson.loads(row[7]),
+        existing=orjson.loads(row[8]),
         resolution=row[9],
         resolved_by=row[10],
         resolved_at=row[11],
