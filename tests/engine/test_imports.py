@@ -562,7 +562,7 @@ def test_upload_stored_compressed(tmp_path: Path, ctx: Context) -> None:
     try:
         job = run_import(engine, ctx, "csv", UPLOAD * 200, dry_run=True)
         row = engine.store.fetchone(
-            "SELECT data, data_encoding FROM import_jobs WHERE id = ?", [job.id]
+            "SELECT data, data_encoding FROM import_uploads WHERE id = ?", [job.id]
         )
     finally:
         engine.close()
@@ -586,12 +586,13 @@ def test_upload_earlier_encoding_commits(
     engine = Engine(path)
     job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
     engine.close()
-    # Rewrite the row as an earlier version stored it.
+    # Rewrite the rows as an earlier version stored them.
     connection = duckdb.connect(str(path))
     connection.execute(
         "UPDATE import_jobs SET data = ?, data_encoding = ? WHERE id = ?",
         [encode(UPLOAD), encoding, job.id],
     )
+    connection.execute("DELETE FROM import_uploads WHERE id = ?", [job.id])
     connection.close()
 
     engine = Engine(path)
@@ -605,15 +606,27 @@ def test_upload_earlier_encoding_commits(
     assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]
 
 
-def test_upload_unknown_encoding_fails(tmp_path: Path, ctx: Context) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "message"),
+    [
+        ("brotli", "unsupported encoding 'brotli'"),
+        ("pending", "start the import again"),
+    ],
+)
+def test_upload_not_readable_fails(
+    tmp_path: Path, ctx: Context, encoding: str, message: str
+) -> None:
     path = tmp_path / "twin.duckdb"
     engine = Engine(path)
     job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
     engine.close()
+    # "pending" is the state of a job whose first run stopped before it
+    # stored the file.
     connection = duckdb.connect(str(path))
     connection.execute(
-        "UPDATE import_jobs SET data_encoding = 'brotli' WHERE id = ?", [job.id]
+        "UPDATE import_jobs SET data_encoding = ? WHERE id = ?", [encoding, job.id]
     )
+    connection.execute("DELETE FROM import_uploads WHERE id = ?", [job.id])
     connection.close()
 
     engine = Engine(path)
@@ -625,7 +638,7 @@ def test_upload_unknown_encoding_fails(tmp_path: Path, ctx: Context) -> None:
         engine.close()
     assert committed.status == "failed"
     assert committed.error is not None
-    assert "'brotli'" in committed.error
+    assert message in committed.error
     assert count == 0
 
 
@@ -635,9 +648,10 @@ def test_upload_of_older_store_commits(tmp_path: Path, ctx: Context) -> None:
     job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
     engine.close()
     # Rewrite the row as a store from before data_encoding kept it: raw
-    # bytes and no such column.
+    # bytes, no such column and no import_uploads table.
     connection = duckdb.connect(str(path))
     connection.execute("ALTER TABLE import_jobs DROP COLUMN data_encoding")
+    connection.execute("DROP TABLE import_uploads")
     connection.execute("UPDATE import_jobs SET data = ? WHERE id = ?", [UPLOAD, job.id])
     connection.close()
 
