@@ -780,5 +780,6 @@ def _merge(
 def _mark_as_child(item: PlanItem, existing: dict[str, Any]) -> None:
     if existing.get("role") == "existing_outer":
         item.containerize.extend(existing["ids"][:1])
-    else:
+    elif item.record is not None:
+        # The SQL planner parses only the records that the preview shows.
         item.record = dataclasses.replace(item.record, is_container=True)

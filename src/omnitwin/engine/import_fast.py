@@ -80,12 +80,12 @@ class _Lines:
             return ParseResult()
         # Line n runs from the line feed that ends line n - 1 to the one that
         # ends line n, or to the end of the file.
-        starts = np.append(-1, self.newlines) + 1
-        ends = np.append(self.newlines, len(self.body))
-        rows = [
-            self.body[starts[n - 1] : ends[n - 1]].rstrip(b"\r").decode("ascii")
-            for n in numbers
-        ]
+        count = len(self.newlines)
+        rows = []
+        for n in numbers:
+            start = int(self.newlines[n - 2]) + 1 if n > 1 else 0
+            end = int(self.newlines[n - 1]) if n <= count else len(self.body)
+            rows.append(self.body[start:end].rstrip(b"\r").decode("ascii"))
         header = self.delimiter.join(self.names)
         result = parse_generic_csv(header + "\n" + "\n".join(rows) + "\n")
         # The rebuilt file has the header on line 1 and one row per line after.
@@ -392,10 +392,11 @@ def plan_staged_csv(
         shown = [int(r[0]) for r in first_rows]
     finally:
         drop_stage(conn, stage)
-    records = staged.records(wanted | set(shown))
+    # Only the previewed rows need their records, so only those are parsed.
+    records = staged.records(set(shown))
     items = {
-        line: PlanItem(line, "subnet", line, record)
-        for line, record in sorted(records.items())
+        line: PlanItem(line, "subnet", line, records.get(line))
+        for line in sorted(wanted | set(shown))
     }
     apply_resolutions(items, conflicts, chosen)
     actions = Counter(item.action for item in items.values())
