@@ -150,9 +150,9 @@ def dry_run(engine: Engine, ctx: Context, data: bytes) -> tuple[ImportJob, list[
 
 
 def comparable(*fields: Any) -> tuple[Any, ...]:
-    # NOTE: "item" in a conflict's existing is the plan index of the first
+    # "item" in a planned conflict's existing is the plan index of the first
     # row. The SQL planner numbers rows by line, the parser from 0, so only
-    # the line is compared.
+    # the line is compared. Stored conflicts leave it out.
     *rest, existing = fields
     return (*rest, {k: v for k, v in existing.items() if k != "item"})
 
@@ -204,6 +204,17 @@ def test_sql_plan_reports_tricky_rows(engine: Engine, ctx: Context) -> None:
     assert (25, "cidr_overlap", "10.9.4.0/24") in found
     assert (26, "cidr_overlap", "10.0.0.0/8") in found
     assert (29, "cidr_overlap", "2001:db8::/48") in found
+
+
+def test_stored_conflicts_omit_item_index(engine: Engine, ctx: Context) -> None:
+    seed_store(engine, ctx)
+    # The first file takes the SQL planner, the second (with tags) the parser.
+    for data in [(HEADER + TRICKY).encode(), with_tags_and_parent().encode() * 2]:
+        job = engine.imports.start(ctx, "csv", data, dry_run=True)
+        job = engine.imports.wait(ctx, job.id, timeout=120)
+        conflicts = engine.imports.conflicts(ctx, job.id)
+        assert any(c.existing.get("in") == "file" for c in conflicts)
+        assert all("item" not in c.existing for c in conflicts)
 
 
 # In-file conflicts against a direct computation

@@ -800,7 +800,7 @@ class ImportService:
             [c.message for c in new],
             [c.suggestion for c in new],
             [orjson.dumps(list(c.options)).decode() for c in new],
-            [orjson.dumps(c.existing, default=str).decode() for c in new],
+            [orjson.dumps(_shown(c.existing), default=str).decode() for c in new],
         ]
         with self.store.transaction() as conn:
             conn.execute(
@@ -825,6 +825,15 @@ class _Ticker:
         self.count += 1
         if self.count % self._every == 0:
             self._report(self.count)
+
+
+def _shown(existing: dict[str, Any]) -> dict[str, Any]:
+    """Return a conflict's ``existing`` without the plan's internal item index.
+
+    The SQL planner numbers items by line and the parser planner by
+    position, so the index would mean different things to a reader.
+    """
+    return {key: value for key, value in existing.items() if key != "item"}
 
 
 class _Compression:
