@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omnitwin.engine import cidr
+from omnitwin.engine.importers import records
 from omnitwin.errors import InvalidAddress, InvalidCIDR
 
 # -- strict parsing (B05, B09) ----------------------------------------------
@@ -287,3 +289,64 @@ def test_usable_addresses_match_hosts(
     expected = [v for v in usable if v not in used_values]
     got = [int(a) for a in cidr.usable_addresses(parent, used, limit=1 << 9)]
     assert got == expected
+
+
+# canonical_ipv4 against ipaddress
+
+
+def canonical_cases() -> list[str]:
+    """Return network texts near the edges of the canonical IPv4 form."""
+    rng = random.Random(20261205)
+    texts = [
+        "0.0.0.0/0", "255.255.255.255/32", "10.0.0.0/8", "10.0.1.0/24",
+        "10.0.1.5/24", "10.0.1.0/33", "10.0.1.0/024", "010.0.1.0/24",
+        "10.0.1.0/-1", "-1.0.0.0/8", "256.0.0.0/8", "10.0.1/24", "10.0.1.0",
+        "10.0.1.0/", "/24", " 10.0.1.0/24", "10.0.1.0/24 ", "+10.0.1.0/24",
+        "1_0.0.1.0/24", "\uff110.0.1.0/24", "10.0.1.0/2_4", "10.0.1.0/255.255.255.0",
+        "10.0.1.0.0/24", "2001:db8::/32", "::ffff:10.0.1.0/120", "10..1.0/24",
+        "", "10.0.1.0//24", "10.0.1.0/0x18",
+    ]  # fmt: skip
+    for _ in range(3000):
+        octets = [rng.choice([0, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255,
+                              rng.randrange(256)]) for _ in range(4)]  # fmt: skip
+        length = rng.choice([0, 1, 8, 16, 23, 24, 25, 31, 32, rng.randrange(33)])
+        texts.append(".".join(map(str, octets)) + f"/{length}")
+    return texts
+
+
+def test_canonical_ipv4_matches_ipaddress() -> None:
+    for text in canonical_cases():
+        try:
+            network = ipaddress.ip_network(text)
+        except ValueError:
+            network = None
+        if network is not None and network.version == 4 and str(network) == text:
+            expected = (int(network.network_address), network.prefixlen)
+        else:
+            expected = None
+        assert cidr.canonical_ipv4(text) == expected, text
+
+
+def parse_all(texts: list[str]) -> list[object]:
+    """Return what both parse_network functions give for each text."""
+    results: list[object] = []
+    for text in texts:
+        for parse in (cidr.parse_network, records.parse_network):
+            try:
+                results.append(parse(text))
+            except InvalidCIDR as exc:
+                results.append(("error", str(exc)))
+    return results
+
+
+def test_parse_network_same_without_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = canonical_cases()
+    fast = parse_all(texts)
+    monkeypatch.setattr(cidr, "canonical_ipv4", lambda text: None)
+    monkeypatch.setattr(records, "canonical_ipv4", lambda text: None)
+    slow = parse_all(texts)
+    assert fast == slow
+    assert sum(isinstance(result, tuple) for result in fast) > 100
+    assert sum(isinstance(result, ipaddress.IPv4Network) for result in fast) > 300

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import duckdb
 import numpy as np
 
+from omnitwin.engine.cidr import canonical_ipv4
 from omnitwin.engine.importers.records import (
     AddressRecord,
     DeviceRecord,
@@ -213,7 +214,7 @@ def write_stage_table(
     Its columns are those the conflict queries read:
     ``idx, line, vrf, version, first, last, plen, container, cidr, owner``.
     """
-    networks = [ipaddress.ip_network(r.cidr) for r in records]
+    intervals = [_interval(r.cidr) for r in records]
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
         "unnest(?::BIGINT[]) AS idx, unnest(?::BIGINT[]) AS line, "
@@ -226,15 +227,26 @@ def write_stage_table(
             list(indexes),
             list(lines),
             [r.vrf for r in records],
-            [n.version for n in networks],
-            [str(int(n.network_address)) for n in networks],
-            [str(int(n.broadcast_address)) for n in networks],
-            [n.prefixlen for n in networks],
+            [version for version, _, _, _ in intervals],
+            [str(first) for _, first, _, _ in intervals],
+            [str(last) for _, _, last, _ in intervals],
+            [prefix_length for _, _, _, prefix_length in intervals],
             [r.is_container for r in records],
             [r.cidr for r in records],
             [r.owner for r in records],
         ],
     )
+
+
+def _interval(cidr: str) -> tuple[int, int, int, int]:
+    """Return the version, first and last address and prefix length of ``cidr``."""
+    canonical = canonical_ipv4(cidr)
+    if canonical is not None:
+        first, prefix_length = canonical
+        return 4, first, first | ((1 << (32 - prefix_length)) - 1), prefix_length
+    network = ipaddress.ip_network(cidr)
+    first, last = int(network.network_address), int(network.broadcast_address)
+    return network.version, first, last, network.prefixlen
 
 
 # Store duplicates: the same interval in the same VRF.

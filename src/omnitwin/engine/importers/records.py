@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from omnitwin.engine.cidr import canonical_ipv4
 from omnitwin.errors import InvalidAddress, InvalidCIDR, ValidationError
 
 __all__ = [
@@ -416,6 +417,8 @@ def parse_network(value: str) -> str:
     10.0.83.196/26 has host bits set; did you mean 10.0.83.192/26?
     """
     text = value.strip()
+    if canonical_ipv4(text) is not None:
+        return text
     if "/" not in text:
         raise InvalidCIDR(
             f"{text!r} has no prefix length; write the network as address/length,"
