@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 import random
 from typing import Any
@@ -127,6 +128,18 @@ CASES: dict[str, tuple[bytes, bool]] = {
     "tab in a value": ((HEADER + "10.8.3.0/24,,a\tb,,,\n").encode(), False),
     "delete character": ((HEADER + "10.8.3.0/24,,a\x7fb,,,\n").encode(), False),
     "not ascii": ((HEADER + "10.8.4.0/24,,café,,,\n").encode(), False),
+    # A row handed to the parser is line 2 of the file the parser reads, so
+    # its messages are renumbered; values with the same words must not be.
+    "line words in values": (
+        (
+            HEADER
+            + "".join(f"10.9.{i}.0/24,,,,,\n" for i in range(8))
+            + "10.0.0.0/24,,,,,,see line 2 here\n"
+            + "line 2 x,,,,,\n"
+            + "10.0.1.0/24,,,,line 2 5,\n"
+        ).encode(),
+        True,
+    ),
 }
 
 
@@ -204,6 +217,24 @@ def test_sql_plan_reports_tricky_rows(engine: Engine, ctx: Context) -> None:
     assert (25, "cidr_overlap", "10.9.4.0/24") in found
     assert (26, "cidr_overlap", "10.0.0.0/8") in found
     assert (29, "cidr_overlap", "2001:db8::/48") in found
+
+
+@pytest.mark.parametrize("line", [5, 32])
+def test_value_over_field_limit_fails_job(
+    engine: Engine, ctx: Context, line: int
+) -> None:
+    # The csv module rejects a value over its field size limit, so the SQL
+    # planner must not accept the file either.
+    rows = [f"10.20.{i}.0/24,,,,,\n" for i in range(40)]
+    rows[line - 2] = f"10.0.0.0/24,,{'x' * (csv.field_size_limit() + 1)},,,\n"
+    data = (HEADER + "".join(rows)).encode()
+
+    job = engine.imports.start(ctx, "csv", data, dry_run=True)
+    job = engine.imports.wait(ctx, job.id, timeout=120)
+
+    assert job.status == "failed"
+    assert job.error is not None
+    assert f"line {line} cannot be read as CSV" in job.error
 
 
 def test_stored_conflicts_omit_item_index(engine: Engine, ctx: Context) -> None:

@@ -13,6 +13,7 @@ and the caller uses the parser for all of it.
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -96,7 +97,12 @@ class _Lines:
         ]
         for index, error in enumerate(result.errors):
             line = numbers[error.line - 2]
-            message = error.message.replace(f"line {error.line} ", f"line {line} ")
+            # Only a leading "line N " is the row's number. The same words
+            # inside a quoted value must stay as they are.
+            message = error.message
+            prefix = f"line {error.line} "
+            if message.startswith(prefix):
+                message = f"line {line} " + message.removeprefix(prefix)
             result.errors[index] = type(error)(line, error.field, error.value, message)
         return result
 
@@ -214,7 +220,8 @@ def _scan(body: bytes) -> tuple[list[str], str, np.ndarray] | None:
 
     Returns None when the file needs the parser: bytes other than printable
     ASCII and line ends, quotes, a carriage return that is not followed by a
-    line feed, or a header without ``cidr`` or with unknown or repeated names.
+    line feed, a line longer than the csv module's field size limit, or a
+    header without ``cidr`` or with unknown or repeated names.
     Line numbers are counted by line feeds, which is why a bare carriage
     return sends the file to the parser.
     """
@@ -231,6 +238,13 @@ def _scan(body: bytes) -> tuple[list[str], str, np.ndarray] | None:
         returns[-1] + 1 == len(body) or np.any(codes[returns + 1] != _NEWLINE)
     ):
         return None
+    # The parser's csv module rejects a value longer than its field size
+    # limit, so a file with a line that long goes to the parser for that error.
+    limit = csv.field_size_limit()
+    if len(body) > limit:
+        ends = np.append(newlines, len(body))
+        if int(np.max(np.diff(ends, prepend=-1))) - 1 > limit:
+            return None
     end = int(newlines[0]) if len(newlines) else len(body)
     first = body[:end].decode("ascii").rstrip("\r")
     if not first.strip() or len(first) > _SNIFFED:
