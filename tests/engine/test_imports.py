@@ -564,8 +564,14 @@ def test_upload_stored_compressed(tmp_path: Path, ctx: Context) -> None:
         row = engine.store.fetchone(
             "SELECT data, data_encoding FROM import_uploads WHERE id = ?", [job.id]
         )
+        job_row = engine.store.fetchone(
+            "SELECT data, data_encoding FROM import_jobs WHERE id = ?", [job.id]
+        )
     finally:
         engine.close()
+    assert job_row is not None
+    assert job_row[0] == b""
+    assert job_row[1] == "import_uploads"
     assert row is not None
     assert row[1] == "zstd"
     assert zstandard.decompress(bytes(row[0])) == UPLOAD * 200
@@ -610,7 +616,7 @@ def test_upload_earlier_encoding_commits(
     ("encoding", "message"),
     [
         ("brotli", "unsupported encoding 'brotli'"),
-        ("pending", "start the import again"),
+        ("import_uploads", "start the import again"),
     ],
 )
 def test_upload_not_readable_fails(
@@ -620,8 +626,8 @@ def test_upload_not_readable_fails(
     engine = Engine(path)
     job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
     engine.close()
-    # "pending" is the state of a job whose first run stopped before it
-    # stored the file.
+    # "import_uploads" without an upload row is the state of a job whose
+    # first run stopped before it stored the file.
     connection = duckdb.connect(str(path))
     connection.execute(
         "UPDATE import_jobs SET data_encoding = ? WHERE id = ?", [encoding, job.id]

@@ -19,10 +19,10 @@ The uploaded bytes are kept in the ``import_uploads`` table so that a
 commit re-reads exactly the file that was reviewed. They are stored
 compressed with Zstandard (``data_encoding`` ``zstd``): a 47 MB prefix CSV
 becomes about 4 MB, which DuckDB writes to its log and checkpoints in a
-fraction of the time. The job's first run stores them before it ends.
-Until then the ``data_encoding`` of its ``import_jobs`` row is ``pending``.
-Earlier versions kept the file in ``import_jobs.data``, as ``zlib``, or as
-``identity`` when they predate the encoding column.
+fraction of the time. The job's first run stores them before it ends, and
+the ``data_encoding`` of its ``import_jobs`` row is ``import_uploads`` from
+the start. Earlier versions kept the file in ``import_jobs.data``, as
+``zlib``, or as ``identity`` when they predate the encoding column.
 """
 
 from __future__ import annotations
@@ -214,13 +214,13 @@ class ImportService:
         import_id = new_id("imp")
         data = bytes(data)
         # The upload is compressed on another thread while the job plans, and
-        # the job stores it before it ends. Until then the row is pending.
+        # the job stores it in import_uploads before it ends.
         upload = _Compression(data)
         with self.store.transaction() as conn:
             conn.execute(
                 "INSERT INTO import_jobs (id, workspace, source, filename, "
                 "dry_run, options, data, created_at, data_encoding) "
-                "VALUES (?, ?, ?, ?, ?, ?, ''::BLOB, ?, 'pending')",
+                "VALUES (?, ?, ?, ?, ?, ?, ''::BLOB, ?, 'import_uploads')",
                 [
                     import_id,
                     ctx.workspace,
@@ -877,7 +877,8 @@ def _decode_upload(data: bytes, encoding: str | None) -> bytes:
         return zlib.decompress(data)
     if encoding in (None, "identity"):
         return data
-    if encoding == "pending":
+    if encoding == "import_uploads":
+        # The job row points to import_uploads, which has no row for it.
         raise ValidationError(
             "the file of this import was not stored because its first run "
             "stopped before the end; start the import again",
