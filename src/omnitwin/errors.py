@@ -36,6 +36,7 @@ __all__ = [
     "CIDROverlap",
     "Conflict",
     "Duplicate",
+    "EngineClosed",
     "ImmutableField",
     "InvalidAddress",
     "InvalidCIDR",
@@ -217,6 +218,13 @@ class StoreLocked(OmniTwinError):
 
     code = "store_locked"
     status = 423
+
+
+class EngineClosed(OmniTwinError):
+    """The engine was closed, so it starts no more jobs."""
+
+    code = "engine_closed"
+    status = 500
 
 
 class StreamError(OmniTwinError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from omnitwin.engine.context import Context
 from omnitwin.engine.engine import Engine
 from omnitwin.engine.import_sources import qualify_netbox_device_names
 from omnitwin.engine.importers import CableRecord, parse_netbox_dump
-from omnitwin.errors import Conflict, ValidationError
+from omnitwin.errors import Conflict, EngineClosed, ValidationError
 from omnitwin.models import ImportJob
 from testdata import data_file, load_cases
 
@@ -670,3 +672,60 @@ def test_upload_of_older_store_commits(tmp_path: Path, ctx: Context) -> None:
         engine.close()
     assert committed.status == "committed", committed.error
     assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]
+
+
+def test_start_after_shutdown_writes_nothing(tmp_path: Path, ctx: Context) -> None:
+    engine = Engine(tmp_path / "twin.duckdb")
+    try:
+        engine.jobs.shutdown()
+        with pytest.raises(EngineClosed) as info:
+            engine.imports.start(ctx, "csv", UPLOAD, dry_run=True)
+        jobs = engine.store.fetchone("SELECT count(*) FROM jobs")
+        imports = engine.store.fetchone("SELECT count(*) FROM import_jobs")
+    finally:
+        engine.close()
+    assert "engine is closed" in info.value.message
+    assert jobs == (0,)
+    assert imports == (0,)
+
+
+def test_start_racing_close_loses_no_job(tmp_path: Path, ctx: Context) -> None:
+    path = tmp_path / "twin.duckdb"
+    engine = Engine(path)
+    data = "cidr\n" + "".join(f"10.{i >> 8}.{i & 255}.0/24\n" for i in range(5000))
+    started: list[str] = []
+    errors: list[BaseException] = []
+
+    def start_until_closed() -> None:
+        for _ in range(500):
+            try:
+                started.append(engine.imports.start(ctx, "csv", data.encode()).id)
+            except EngineClosed as exc:
+                errors.append(exc)
+                return
+            except duckdb.ConnectionException:
+                # The job was queued, and the store closed before start()
+                # read it back.
+                return
+
+    starter = threading.Thread(target=start_until_closed)
+    starter.start()
+    while len(started) < 3:
+        time.sleep(0.01)
+    engine.close()
+    starter.join(60)
+
+    engine = Engine(path)
+    try:
+        statuses = engine.store.fetchall("SELECT DISTINCT status FROM jobs")
+        missing = engine.store.fetchall(
+            "SELECT j.id FROM import_jobs j LEFT JOIN import_uploads u USING (id) "
+            "WHERE u.id IS NULL"
+        )
+        imports = engine.store.fetchone("SELECT count(*) FROM import_jobs")
+    finally:
+        engine.close()
+    assert not starter.is_alive()
+    assert imports is not None and imports[0] >= len(started)
+    assert {status for (status,) in statuses} <= {"committed", "awaiting_review"}
+    assert missing == []

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import orjson
 import zstandard
 
@@ -216,24 +217,28 @@ class ImportService:
         # The upload is compressed on another thread while the job plans, and
         # the job stores it in import_uploads before it ends.
         upload = _Compression(data)
-        with self.store.transaction() as conn:
+        values = [
+            import_id,
+            ctx.workspace,
+            source,
+            filename,
+            dry_run,
+            json.dumps(options),
+            utc_now(),
+        ]
+
+        def insert_job(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(
                 "INSERT INTO import_jobs (id, workspace, source, filename, "
                 "dry_run, options, data, created_at, data_encoding) "
                 "VALUES (?, ?, ?, ?, ?, ?, ''::BLOB, ?, 'import_uploads')",
-                [
-                    import_id,
-                    ctx.workspace,
-                    source,
-                    filename,
-                    dry_run,
-                    json.dumps(options),
-                    utc_now(),
-                ],
+                values,
             )
+
         params = {"source": source, "filename": filename, "dry_run": dry_run}
-        # The payload row already has the job's id, so the worker finds it. The
-        # first run takes the bytes from memory, and a commit reads the row.
+        # The import row is written with the job's row, so the worker finds
+        # it. The first run takes the bytes from memory, and a commit reads
+        # them from import_uploads.
         payload = (source, data, options)
         job = self.engine.jobs.submit(
             ctx,
@@ -247,6 +252,7 @@ class ImportService:
                 upload=upload,
             ),
             job_id=import_id,
+            setup=insert_job,
         )
         logger.info("import %s of %s queued (dry_run=%s)", job.id, source, dry_run)
         return self.get(ctx, job.id)

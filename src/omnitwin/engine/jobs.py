@@ -10,6 +10,7 @@ decision first (interactive reconcile, import conflicts) and resumes later.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -18,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from omnitwin._ids import new_id
 from omnitwin.engine.context import Context
 from omnitwin.engine.store import Store, utc_now
-from omnitwin.errors import NotFound, OmniTwinError, ValidationError
+from omnitwin.errors import EngineClosed, NotFound, OmniTwinError, ValidationError
 from omnitwin.models import Record
 
 __all__ = ["TERMINAL_STATUSES", "Job", "JobHandle", "JobRunner"]
@@ -122,6 +125,12 @@ class JobRunner:
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="omnitwin-job"
         )
+        # No job row is written once shutdown has begun, and shutdown waits
+        # for the submits already writing, so every queued job runs. The
+        # condition is not held while the store is, so lock order is kept.
+        self._open = threading.Condition()
+        self._closed = False
+        self._submitting = 0
         self._changed = threading.Condition()
         # Counts job updates, so that a watcher that read a job just before an
         # update does not sleep through that update's notification.
@@ -136,11 +145,18 @@ class JobRunner:
         *,
         prefix: str = "job",
         job_id: str | None = None,
+        setup: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> Job:
         """Queue ``function`` as a new job and return the job at once.
 
         The job gets ``job_id`` when it is given, else a new id that starts
-        with ``prefix``.
+        with ``prefix``. ``setup`` runs in the transaction that writes the
+        job's row, for rows the job reads when it starts.
+
+        Raises
+        ------
+        EngineClosed
+            The runner was shut down; nothing was written.
         """
         now = utc_now()
         job = Job(
@@ -152,27 +168,60 @@ class JobRunner:
             created_at=now,
             updated_at=now,
         )
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    job.id,
-                    ctx.workspace,
-                    kind,
-                    job.status,
-                    0,
-                    0,
-                    json.dumps(params, default=str),
-                    "{}",
-                    None,
-                    ctx.actor,
-                    now,
-                    now,
-                ],
-            )
+        with self._submitting_job(job.id):
+            with self.store.transaction() as conn:
+                if setup is not None:
+                    setup(conn)
+                self._insert(conn, ctx, job, kind, params, now)
+            self._executor.submit(self._run, job.id, ctx, function)
         logger.info("job %s (%s) queued by %s", job.id, kind, ctx.actor)
-        self._executor.submit(self._run, job.id, ctx, function)
         return job
+
+    @contextlib.contextmanager
+    def _submitting_job(self, job_id: str) -> Iterator[None]:
+        """Count a submit in progress, or raise EngineClosed after shutdown."""
+        with self._open:
+            if self._closed:
+                logger.warning("job %s not queued: the engine is closed", job_id)
+                raise EngineClosed(
+                    f"the engine is closed, so job {job_id} was not queued; open "
+                    "the database again to run it",
+                    details={"job_id": job_id},
+                )
+            self._submitting += 1
+        try:
+            yield
+        finally:
+            with self._open:
+                self._submitting -= 1
+                self._open.notify_all()
+
+    @staticmethod
+    def _insert(
+        conn: duckdb.DuckDBPyConnection,
+        ctx: Context,
+        job: Job,
+        kind: str,
+        params: dict[str, Any],
+        now: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                job.id,
+                ctx.workspace,
+                kind,
+                job.status,
+                0,
+                0,
+                json.dumps(params, default=str),
+                "{}",
+                None,
+                ctx.actor,
+                now,
+                now,
+            ],
+        )
 
     def resume(self, ctx: Context, job_id: str, function: JobFunction) -> Job:
         """Run more work for a job that waits for a decision."""
@@ -182,8 +231,9 @@ class JobRunner:
                 f"job {job_id} is {job.status}, not awaiting_review; nothing to resume"
             )
             raise ValidationError(message, details={"status": job.status})
-        self._update(job_id, status="queued")
-        self._executor.submit(self._run, job_id, ctx, function)
+        with self._submitting_job(job_id):
+            self._update(job_id, status="queued")
+            self._executor.submit(self._run, job_id, ctx, function)
         return self.get(ctx, job_id)
 
     def _run(self, job_id: str, ctx: Context, function: JobFunction) -> None:
@@ -295,5 +345,8 @@ class JobRunner:
         return job
 
     def shutdown(self) -> None:
-        """Wait for running jobs to finish and stop the workers."""
+        """Stop queueing jobs, then wait for queued and running jobs to end."""
+        with self._open:
+            self._closed = True
+            self._open.wait_for(lambda: self._submitting == 0)
         self._executor.shutdown(wait=True)
