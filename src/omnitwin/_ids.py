@@ -10,6 +10,7 @@ import time
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 # Maps the RFC 4648 base32 alphabet, digit by digit, to Crockford's.
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+_MAX_RANDOM = (1 << 80) - 1
 _lock = threading.Lock()
 _last_ms = -1
 _last_random = 0
@@ -30,12 +31,15 @@ def new_ulid() -> str:
     global _last_ms, _last_random
     with _lock:
         now_ms = time.time_ns() // 1_000_000
-        if now_ms <= _last_ms:
+        if now_ms <= _last_ms and _last_random < _MAX_RANDOM:
             # Same millisecond (or a clock step back): increment the random
             # part so that ids created in a row still sort in creation order.
             now_ms = _last_ms
-            random_part = (_last_random + 1) & ((1 << 80) - 1)
+            random_part = _last_random + 1
         else:
+            # A random part at its maximum moves on to the next millisecond
+            # instead of wrapping to zero, which would sort first.
+            now_ms = max(now_ms, _last_ms + 1)
             random_part = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_random = now_ms, random_part
     return _encode(now_ms << 80 | random_part)

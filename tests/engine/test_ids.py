@@ -6,6 +6,9 @@ import os
 import re
 import time
 
+import pytest
+
+from omnitwin import _ids
 from omnitwin._ids import _encode, new_id, new_ulid
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -42,3 +45,17 @@ def test_ids_sort_in_creation_order() -> None:
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"sn_[0-9A-HJKMNP-TV-Z]{26}", i) for i in ids)
+
+
+def test_ids_stay_sorted_past_random_maximum(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The next id in the same millisecond would need a random part past the
+    # largest one.
+    now_ms = time.time_ns() // 1_000_000 + 10_000
+    monkeypatch.setattr(_ids, "_last_ms", now_ms)
+    monkeypatch.setattr(_ids, "_last_random", (1 << 80) - 1)
+    before = _encode(now_ms << 80 | (1 << 80) - 1)
+
+    after = [new_ulid() for _ in range(3)]
+
+    assert [before, *after] == sorted([before, *after])
+    assert len(set(after)) == 3
