@@ -18,6 +18,7 @@ from typing import Literal
 from omnitwin.errors import InvalidAddress, InvalidCIDR
 
 __all__ = [
+    "CANONICAL_IPV4_PATTERN",
     "AllocationPolicy",
     "Interval",
     "Network",
@@ -72,9 +73,11 @@ class Interval:
 
 
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4 = re.compile(
-    rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])"
-)
+#: A canonical IPv4 network in CIDR form, host bits aside: four decimal
+#: octets without leading zeros and a prefix length from 0 to 32. It uses
+#: only syntax that Python's re and DuckDB's RE2 read alike.
+CANONICAL_IPV4_PATTERN = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12]?[0-9])"
+_CANONICAL_IPV4 = re.compile(CANONICAL_IPV4_PATTERN)
 
 
 def _max_bits(version: int) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from omnitwin.engine.cidr import CANONICAL_IPV4_PATTERN
 from omnitwin.engine.import_conflicts import (
     FoundConflict,
     PlanItem,
@@ -46,8 +47,6 @@ __all__ = [
 #: Columns of a staged subnet table that the conflict checks read, in order.
 STAGE_COLUMNS = "idx, line, vrf, version, first, last, plen, container, cidr, owner"
 
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
-_IPV4_CIDR = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}/(3[0-2]|[12][0-9]|[0-9])$"
 _PREVIEW_ROWS = 20
 _STATUSES = ("", "allocated", "reserved", "available", "deprecated", "container")
 
@@ -98,7 +97,7 @@ class _Lines:
         for index, error in enumerate(result.errors):
             line = numbers[error.line - 2]
             # Only a leading "line N " is the row's number. The same words
-            # inside a quoted value must stay as they are.
+            # inside a value must stay as they are.
             message = error.message
             prefix = f"line {error.line} "
             if message.startswith(prefix):
@@ -218,10 +217,11 @@ def _data_lines(body: bytes, newlines: np.ndarray) -> int:
 def _scan(body: bytes) -> tuple[list[str], str, np.ndarray] | None:
     """Return the header names, the delimiter and the line feed offsets of ``body``.
 
-    Returns None when the file needs the parser: bytes other than printable
-    ASCII and line ends, quotes, a carriage return that is not followed by a
-    line feed, a line longer than the csv module's field size limit, or a
-    header without ``cidr`` or with unknown or repeated names.
+    Returns None when the file needs the parser. That is the case for bytes
+    other than printable ASCII and line ends, for quotes, and for a carriage
+    return without a line feed after it. It is also the case for a line over
+    the csv module's field size limit, and for a header without ``cidr`` or
+    with unknown or repeated names.
     Line numbers are counted by line feeds, which is why a bare carriage
     return sends the file to the parser.
     """
@@ -311,7 +311,7 @@ def _stage_fast_rows(
         "THEN status_cell ELSE lower(status_cell) END"
     )
     fits = (
-        f"spare IS NULL AND regexp_full_match(cidr, '{_IPV4_CIDR}') "
+        f"spare IS NULL AND regexp_full_match(cidr, '{CANONICAL_IPV4_PATTERN}') "
         f"AND (status IS NULL OR status IN {_STATUSES}) "
         "AND tags_cell IS NULL AND parent_cell IS NULL "
         "AND (vlan_cell IS NULL OR (regexp_full_match(vlan_cell, '[0-9]{1,4}') "
