@@ -32,6 +32,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -216,7 +217,7 @@ class ImportService:
         data = bytes(data)
         # The upload is compressed on another thread while the job plans, and
         # the job stores it in import_uploads before it ends.
-        upload = _Compression(data)
+        upload = _compress_upload(data)
         values = [
             import_id,
             ctx.workspace,
@@ -398,7 +399,7 @@ class ImportService:
         *,
         commit: bool,
         payload: tuple[str, bytes, dict[str, Any]] | None = None,
-        upload: _Compression | None = None,
+        upload: Future[bytes] | None = None,
     ) -> dict[str, Any]:
         ctx = handle.context.with_intent(f"import {import_id}")
         try:
@@ -413,7 +414,7 @@ class ImportService:
                 self._store_upload(ctx.workspace, import_id, upload)
 
     def _store_upload(
-        self, workspace: str, import_id: str, upload: _Compression
+        self, workspace: str, import_id: str, upload: Future[bytes]
     ) -> None:
         """Store the compressed upload of a job, before the job ends.
 
@@ -842,37 +843,23 @@ def _shown(existing: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in existing.items() if key != "item"}
 
 
-class _Compression:
-    """The Zstandard compression of an upload, running on its own thread.
+def _compress_upload(data: bytes) -> Future[bytes]:
+    """Start compressing ``data`` on a new thread and return its future.
 
     zstandard releases the GIL while it compresses, so the thread runs
-    beside the planning.
+    beside the job's planning. A thread per upload, not a shared pool,
+    also works in a process forked after an earlier import.
     """
+    future: Future[bytes] = Future()
 
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
-        self._compressed = b""
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._compress, name="omnitwin-upload", daemon=True
-        )
-        self._thread.start()
-
-    def _compress(self) -> None:
+    def compress() -> None:
         try:
-            assert self._data is not None
-            self._compressed = zstandard.compress(self._data, _UPLOAD_COMPRESSION)
+            future.set_result(zstandard.compress(data, _UPLOAD_COMPRESSION))
         except BaseException as exc:
-            self._error = exc
-        finally:
-            self._data = None
+            future.set_exception(exc)
 
-    def result(self) -> bytes:
-        """Return the compressed bytes once the thread is done."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._compressed
+    threading.Thread(target=compress, name="omnitwin-upload", daemon=True).start()
+    return future
 
 
 def _decode_upload(data: bytes, encoding: str | None) -> bytes:

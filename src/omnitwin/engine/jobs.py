@@ -126,8 +126,8 @@ class JobRunner:
             max_workers=workers, thread_name_prefix="omnitwin-job"
         )
         # No job row is written once shutdown has begun, and shutdown waits
-        # for the submits already writing, so every queued job runs. The
-        # condition is not held while the store is, so lock order is kept.
+        # for the submits already writing, so every queued job runs. No thread
+        # waits for the store's lock while it holds the condition.
         self._open = threading.Condition()
         self._closed = False
         self._submitting = 0
@@ -172,7 +172,23 @@ class JobRunner:
             with self.store.transaction() as conn:
                 if setup is not None:
                     setup(conn)
-                self._insert(conn, ctx, job, kind, params, now)
+                conn.execute(
+                    "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        job.id,
+                        ctx.workspace,
+                        kind,
+                        job.status,
+                        0,
+                        0,
+                        json.dumps(params, default=str),
+                        "{}",
+                        None,
+                        ctx.actor,
+                        now,
+                        now,
+                    ],
+                )
             self._executor.submit(self._run, job.id, ctx, function)
         logger.info("job %s (%s) queued by %s", job.id, kind, ctx.actor)
         return job
@@ -195,33 +211,6 @@ class JobRunner:
             with self._open:
                 self._submitting -= 1
                 self._open.notify_all()
-
-    @staticmethod
-    def _insert(
-        conn: duckdb.DuckDBPyConnection,
-        ctx: Context,
-        job: Job,
-        kind: str,
-        params: dict[str, Any],
-        now: str,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                job.id,
-                ctx.workspace,
-                kind,
-                job.status,
-                0,
-                0,
-                json.dumps(params, default=str),
-                "{}",
-                None,
-                ctx.actor,
-                now,
-                now,
-            ],
-        )
 
     def resume(self, ctx: Context, job_id: str, function: JobFunction) -> Job:
         """Run more work for a job that waits for a decision."""
