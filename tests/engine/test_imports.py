@@ -580,6 +580,36 @@ def test_upload_stored_compressed(tmp_path: Path, ctx: Context) -> None:
     assert len(row[0]) < len(UPLOAD * 200) / 10
 
 
+def dry_run_upload(path: Path, ctx: Context) -> str:
+    """Dry-run UPLOAD into a new twin at ``path``, close it, return the import id."""
+    engine = Engine(path)
+    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
+    engine.close()
+    return job.id
+
+
+def rewrite(path: Path, *statements: tuple[str, list[Any]]) -> None:
+    """Run SQL statements with their parameters on the closed twin at ``path``."""
+    connection = duckdb.connect(str(path))
+    for statement, parameters in statements:
+        connection.execute(statement, parameters)
+    connection.close()
+
+
+def commit_reopened(
+    path: Path, ctx: Context, import_id: str
+) -> tuple[ImportJob, list[str]]:
+    """Reopen the twin, commit the import, and return the job and stored CIDRs."""
+    engine = Engine(path)
+    try:
+        committed = engine.imports.commit(ctx, import_id, accept_suggestions=True)
+        committed = engine.imports.wait(ctx, committed.id, timeout=120)
+        cidrs = sorted(s.cidr for s in engine.subnets.list(ctx).data)
+    finally:
+        engine.close()
+    return committed, cidrs
+
+
 @pytest.mark.parametrize(
     ("encoding", "encode"),
     [
@@ -591,25 +621,19 @@ def test_upload_earlier_encoding_commits(
     tmp_path: Path, ctx: Context, encoding: str, encode: Callable[[bytes], bytes]
 ) -> None:
     path = tmp_path / "twin.duckdb"
-    engine = Engine(path)
-    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
-    engine.close()
+    import_id = dry_run_upload(path, ctx)
     # Rewrite the rows as an earlier version stored them.
-    connection = duckdb.connect(str(path))
-    connection.execute(
-        "UPDATE import_jobs SET data = ?, data_encoding = ? WHERE id = ?",
-        [encode(UPLOAD), encoding, job.id],
+    rewrite(
+        path,
+        (
+            "UPDATE import_jobs SET data = ?, data_encoding = ? WHERE id = ?",
+            [encode(UPLOAD), encoding, import_id],
+        ),
+        ("DELETE FROM import_uploads WHERE id = ?", [import_id]),
     )
-    connection.execute("DELETE FROM import_uploads WHERE id = ?", [job.id])
-    connection.close()
 
-    engine = Engine(path)
-    try:
-        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
-        committed = engine.imports.wait(ctx, committed.id, timeout=120)
-        cidrs = sorted(s.cidr for s in engine.subnets.list(ctx).data)
-    finally:
-        engine.close()
+    committed, cidrs = commit_reopened(path, ctx, import_id)
+
     assert committed.status == "committed", committed.error
     assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]
 
@@ -625,51 +649,40 @@ def test_upload_not_readable_fails(
     tmp_path: Path, ctx: Context, encoding: str, message: str
 ) -> None:
     path = tmp_path / "twin.duckdb"
-    engine = Engine(path)
-    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
-    engine.close()
+    import_id = dry_run_upload(path, ctx)
     # "import_uploads" without an upload row is the state of a job whose
     # first run stopped before it stored the file.
-    connection = duckdb.connect(str(path))
-    connection.execute(
-        "UPDATE import_jobs SET data_encoding = ? WHERE id = ?", [encoding, job.id]
+    rewrite(
+        path,
+        (
+            "UPDATE import_jobs SET data_encoding = ? WHERE id = ?",
+            [encoding, import_id],
+        ),
+        ("DELETE FROM import_uploads WHERE id = ?", [import_id]),
     )
-    connection.execute("DELETE FROM import_uploads WHERE id = ?", [job.id])
-    connection.close()
 
-    engine = Engine(path)
-    try:
-        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
-        committed = engine.imports.wait(ctx, committed.id, timeout=120)
-        count = len(engine.subnets.list(ctx).data)
-    finally:
-        engine.close()
+    committed, cidrs = commit_reopened(path, ctx, import_id)
+
     assert committed.status == "failed"
     assert committed.error is not None
     assert message in committed.error
-    assert count == 0
+    assert cidrs == []
 
 
 def test_upload_of_older_store_commits(tmp_path: Path, ctx: Context) -> None:
     path = tmp_path / "twin.duckdb"
-    engine = Engine(path)
-    job = run_import(engine, ctx, "csv", UPLOAD, dry_run=True)
-    engine.close()
+    import_id = dry_run_upload(path, ctx)
     # Rewrite the row as a store from before data_encoding kept it: raw
     # bytes, no such column and no import_uploads table.
-    connection = duckdb.connect(str(path))
-    connection.execute("ALTER TABLE import_jobs DROP COLUMN data_encoding")
-    connection.execute("DROP TABLE import_uploads")
-    connection.execute("UPDATE import_jobs SET data = ? WHERE id = ?", [UPLOAD, job.id])
-    connection.close()
+    rewrite(
+        path,
+        ("ALTER TABLE import_jobs DROP COLUMN data_encoding", []),
+        ("DROP TABLE import_uploads", []),
+        ("UPDATE import_jobs SET data = ? WHERE id = ?", [UPLOAD, import_id]),
+    )
 
-    engine = Engine(path)
-    try:
-        committed = engine.imports.commit(ctx, job.id, accept_suggestions=True)
-        committed = engine.imports.wait(ctx, committed.id, timeout=120)
-        cidrs = sorted(s.cidr for s in engine.subnets.list(ctx).data)
-    finally:
-        engine.close()
+    committed, cidrs = commit_reopened(path, ctx, import_id)
+
     assert committed.status == "committed", committed.error
     assert cidrs == ["10.70.0.0/16", "10.70.1.0/24"]
 
