@@ -8,7 +8,7 @@ import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
-# Maps the RFC 4648 base32 alphabet, digit by digit, to Crockford's.
+# The RFC 4648 base32 alphabet mapped, digit by digit, to Crockford's.
 _TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
 _MAX_RANDOM = (1 << 80) - 1
 _lock = threading.Lock()

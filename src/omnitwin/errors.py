@@ -221,7 +221,7 @@ class StoreLocked(OmniTwinError):
 
 
 class EngineClosed(OmniTwinError):
-    """The engine was closed, so it starts no more jobs."""
+    """A closed engine, which starts no more jobs."""
 
     code = "engine_closed"
     status = 500

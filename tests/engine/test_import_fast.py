@@ -129,7 +129,7 @@ CASES: dict[str, tuple[bytes, bool]] = {
     "delete character": ((HEADER + "10.8.3.0/24,,a\x7fb,,,\n").encode(), False),
     "not ascii": ((HEADER + "10.8.4.0/24,,café,,,\n").encode(), False),
     # A row handed to the parser is line 2 of the file the parser reads, so
-    # its messages are renumbered; values with the same words must not be.
+    # its messages are renumbered. Values with the same words must stay.
     "line words in values": (
         (
             HEADER
